@@ -1,0 +1,327 @@
+"""The ``noa`` command: a thin layer over the runner, the records index and the sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from noa_lib.errors import ClientError, ConfigError, NoaError, ParameterError
+
+RUN_EPILOG = """\
+exit codes:
+  0  the runbook succeeded (or stopped early on purpose)
+  1  the runbook failed (a check failed, an error in a cell), or --fail-on was reached
+  2  bad parameters or usage: unknown runbook/parameter, wrong type, unknown target (nothing ran)
+  3  infrastructure: the kernel died, a cell timed out, or a backend was unreachable
+
+A record (.ipynb + .html) is written under the reports directory for every run that started,
+whatever its outcome. Secrets are never parameters: they come from the target's configuration.
+"""
+
+
+def _say(message: str) -> None:
+    print(f"noa: {message}", file=sys.stderr, flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="noa",
+        description="Executable runbooks for NOA Server: run them headless, keep every run as a "
+        "record, and manage the local sandbox.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list every runbook (area, title, risk, purpose)")
+    p.add_argument("--area", help="only this area (deployment, incident, scaling, backup, …)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("show", help="show a runbook's parameters (type, default, help)")
+    p.add_argument("runbook", help="AREA/NAME, e.g. monitoring/database_health")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser(
+        "run",
+        help="execute a runbook headless and keep the record",
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("runbook", help="AREA/NAME, e.g. monitoring/connectivity_check")
+    p.add_argument(
+        "-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+        help="set a parameter (typed by its declaration; repeatable)",
+    )
+    p.add_argument("-f", "--parameters-file", type=Path, help="YAML file of parameter values")
+    p.add_argument("--target", help="environment from noa.toml (default: the configured one)")
+    p.add_argument("--trigger", default="manual", choices=["manual", "cron", "alert"],
+                   help="why this run happens (recorded)")
+    p.add_argument("--fingerprint", help="alert fingerprint, for --trigger alert")
+    p.add_argument("--fail-on", choices=["warning", "unreachable", "critical"],
+                   help="exit 1 when the outcome is at least this bad (for cron and alerts)")
+    p.add_argument("--cell-timeout", type=float, default=1800.0,
+                   help="seconds one cell may run before the run is stopped (default 1800)")
+    p.add_argument("--no-html", action="store_true", help="skip the HTML rendering")
+    p.add_argument("--reports-dir", type=Path, help="records root (default from noa.toml)")
+
+    reports = sub.add_parser("reports", help="find and read records of earlier runs")
+    rsub = reports.add_subparsers(dest="reports_command", required=True, metavar="COMMAND")
+    p = rsub.add_parser("list", help="list records, newest first (answers from the index)")
+    p.add_argument("--runbook", help="only this runbook (AREA/NAME)")
+    p.add_argument("--status", choices=["succeeded", "failed", "stopped-early"])
+    p.add_argument("--since", help="only newer than this: 7d, 12h, 30m, 2w or an ISO date")
+    p.add_argument("--target", help="only runs against this target")
+    p.add_argument("--trigger", choices=["manual", "cron", "alert"])
+    p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--reports-dir", type=Path, help="records root (default from noa.toml)")
+    p = rsub.add_parser("show", help="show one record's metadata")
+    p.add_argument("run_id", help="run id (a unique prefix is enough)")
+    p.add_argument("--json", action="store_true", help="print metadata.noa as JSON")
+    p.add_argument("--reports-dir", type=Path, help="records root (default from noa.toml)")
+    p = rsub.add_parser("reindex", help="rebuild the index from the record files")
+    p.add_argument("--reports-dir", type=Path, help="records root (default from noa.toml)")
+
+    sandbox = sub.add_parser("sandbox", help="the local stand-in for NOA production")
+    ssub = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="COMMAND")
+    ssub.add_parser("up", help="start PostgreSQL and S3 on loopback (safe to repeat)")
+    ssub.add_parser("down", help="stop everything the sandbox started")
+    p = ssub.add_parser("status", help="what is running and where")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``noa`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        handler = {
+            "list": _cmd_list,
+            "show": _cmd_show,
+            "run": _cmd_run,
+            "reports": _cmd_reports,
+            "sandbox": _cmd_sandbox,
+        }[args.command]
+        return handler(args)
+    except (ParameterError, ConfigError) as exc:
+        _say(f"error: {exc}")
+        return 2
+    except ClientError as exc:
+        _say(f"error: {exc}")
+        return 3
+    except NoaError as exc:
+        _say(f"error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return 130
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from noa_lib.records.catalog import Catalog
+
+    books = [b for b in Catalog().runbooks() if not args.area or b.area == args.area]
+    rows = [
+        {"runbook": b.id, "area": b.area, "title": b.title, "risk": b.risk, "purpose": b.purpose}
+        for b in books
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    _table(rows, ["runbook", "risk", "title", "purpose"], widths={"purpose": 70})
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from noa_lib.records.catalog import Catalog
+
+    book = Catalog().get(args.runbook)
+    params = [
+        {
+            "name": p.name,
+            "type": p.type.describe(),
+            "default": "(required)" if p.required else repr(p.default),
+            "help": p.help,
+        }
+        for p in book.parameters
+    ]
+    if args.json:
+        info = {"runbook": book.id, "title": book.title, "risk": book.risk,
+                "purpose": book.purpose, "path": str(book.path), "parameters": params}
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{book.id} — {book.title}")
+    print(f"risk: {book.risk}")
+    if book.purpose:
+        print(book.purpose)
+    print()
+    _table(params, ["name", "type", "default", "help"])
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from noa_lib.records.runner import RunRequest, Trigger, run
+
+    values: dict[str, Any] = {}
+    if args.parameters_file:
+        values.update(_read_parameters_file(args.parameters_file))
+    for name, value in args.parameter:
+        values[name] = value
+    request = RunRequest(
+        runbook=args.runbook,
+        parameters=values,
+        target=args.target,
+        trigger=Trigger(args.trigger, args.fingerprint),
+        reports_dir=args.reports_dir,
+        cell_timeout=args.cell_timeout,
+        html=not args.no_html,
+        fail_on=args.fail_on,
+    )
+    result = run(request, progress=_say)
+    if result.record is not None:
+        print(result.record)
+    if result.html is not None:
+        print(result.html)
+    return int(result.exit_code)
+
+
+def _read_parameters_file(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ParameterError(f"--parameters-file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ParameterError(f"--parameters-file {path}: not valid YAML ({exc})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+        raise ParameterError(
+            f"--parameters-file {path}: must be a mapping of parameter names to values"
+        )
+    return data
+
+
+def _reports_root(args: argparse.Namespace) -> Path:
+    if args.reports_dir is not None:
+        return Path(args.reports_dir)
+    from noa_lib.config import load_config
+
+    return load_config().reports_dir
+
+
+def _cmd_reports(args: argparse.Namespace) -> int:
+    from noa_lib.records.index import RecordIndex, parse_since
+
+    index = RecordIndex(_reports_root(args))
+    if args.reports_command == "reindex":
+        count = index.rebuild()
+        _say(f"indexed {count} records")
+        return 0
+    if args.reports_command == "show":
+        meta = index.get(args.run_id)
+        if meta is None:
+            raise ParameterError(f"no record with run id {args.run_id!r} (see `noa reports list`)")
+        if args.json:
+            print(json.dumps(meta, indent=2))
+        else:
+            _print_record(meta, index.root)
+        return 0
+    since = parse_since(args.since) if args.since else None
+    summaries = index.query(runbook=args.runbook, status=args.status, since=since,
+                            target=args.target, trigger=args.trigger, limit=args.limit)
+    rows = [
+        {
+            "run_id": s.run_id,
+            "started": s.started_at.strftime("%Y-%m-%d %H:%M:%SZ"),
+            "runbook": s.runbook,
+            "target": s.target or "-",
+            "status": s.status,
+            "outcome": s.outcome_status or "-",
+            "duration": f"{s.duration_s:.1f}s" if s.duration_s is not None else "-",
+            "record": s.path,
+        }
+        for s in summaries
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif rows:
+        _table(rows, ["run_id", "started", "runbook", "target", "status", "outcome", "duration"])
+    else:
+        _say("no records match")
+    return 0
+
+
+def _print_record(meta: dict[str, Any], root: Path) -> None:
+    outcome = meta.get("outcome") or {}
+    trigger = meta.get("trigger") or {}
+    lines = [
+        f"run        {meta.get('run_id')}",
+        f"runbook    {meta.get('runbook')}  ({meta.get('title', '')})",
+        f"status     {meta.get('status')} (exit {meta.get('exit_code')})",
+        f"outcome    {outcome.get('status', '-')}: {outcome.get('summary', '')}",
+        f"target     {meta.get('target')}",
+        f"operator   {meta.get('operator')}  trigger {trigger.get('kind')}"
+        + (f" {trigger['fingerprint']}" if trigger.get("fingerprint") else ""),
+        f"time       {meta.get('started_at')} → {meta.get('ended_at')} ({meta.get('duration_s')} s)",
+        f"source     {meta.get('source', {}).get('path')} @ {meta.get('git_commit') or '-'}",
+        f"parameters {json.dumps(meta.get('parameters', {}))}",
+    ]
+    if meta.get("error"):
+        err = meta["error"]
+        lines.append(f"error      {err.get('ename')}: {err.get('evalue')} (cell {err.get('cell')})")
+    for figure, value in (outcome.get("figures") or {}).items():
+        lines.append(f"  {figure} = {value}")
+    for event in meta.get("timeline") or []:
+        lines.append(f"timeline   {event.get('at')} {event.get('kind')}: {event.get('summary')}")
+    record = meta.get("record", {})
+    lines.append(f"record     {root / record.get('ipynb', '')}")
+    if record.get("html"):
+        lines.append(f"html       {root / record['html']}")
+    print("\n".join(lines))
+
+
+def _cmd_sandbox(args: argparse.Namespace) -> int:
+    from noa_lib import sandbox
+
+    if args.sandbox_command == "up":
+        state = sandbox.up(progress=_say)
+    elif args.sandbox_command == "down":
+        state = sandbox.down(progress=_say)
+    else:
+        state = sandbox.status()
+    if getattr(args, "json", False):
+        print(json.dumps(state.to_dict(), indent=2))
+    else:
+        rows = [
+            {"service": s.name, "state": s.state, "pid": s.pid or "-",
+             "endpoint": s.endpoint or "-", "detail": s.detail.splitlines()[0] if s.detail else ""}
+            for s in state.services
+        ]
+        _table(rows, ["service", "state", "pid", "endpoint", "detail"], widths={"detail": 60})
+        print(f"state: {state.state_dir}")
+    if args.sandbox_command == "down":
+        return 0
+    return 0 if state.healthy else 3
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str], widths: dict[str, int] | None = None
+           ) -> None:
+    limits = widths or {}
+
+    def cell(row: dict[str, Any], col: str) -> str:
+        text = str(row.get(col, ""))
+        limit = limits.get(col)
+        return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
+
+    sizes = {c: max([len(c)] + [len(cell(r, c)) for r in rows]) for c in columns}
+    print("  ".join(c.upper().ljust(sizes[c]) for c in columns).rstrip())
+    for row in rows:
+        print("  ".join(cell(row, c).ljust(sizes[c]) for c in columns).rstrip())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

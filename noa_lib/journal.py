@@ -1,0 +1,51 @@
+"""The kernel-side channel from a running notebook to its record.
+
+A notebook reports its outcome and every applied change by *displaying* a small JSON bundle under
+a NOA MIME type. The bundle lands in the notebook's outputs, so it travels with the executed notebook
+under papermill, nbval or JupyterLab alike, and the runner lifts it into ``metadata.noa`` without a
+side channel. Only IPython (already loaded in a kernel) is touched here; nbformat/papermill are not,
+so a kernel starts fast. Outside a kernel the bundle is only logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+OUTCOME_MIME = "application/vnd.noa.outcome+json"
+EVENT_MIME = "application/vnd.noa.event+json"
+
+log = logging.getLogger(__name__)
+
+
+def utcnow_iso() -> str:
+    """Current UTC time as ISO 8601 with a ``Z`` suffix."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def emit(mime: str, payload: Mapping[str, Any], text: str) -> None:
+    """Display ``payload`` under ``mime`` (with ``text`` as the human-readable form)."""
+    data = json.loads(json.dumps(payload, default=str))  # JSON-clean, fails loudly on cycles
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # not in a kernel: nothing to attach the bundle to
+        log.info("%s", text)
+        return
+    if get_ipython() is None:
+        log.info("%s", text)
+        return
+    display({mime: data, "text/plain": text}, raw=True)
+
+
+def emit_event(kind: str, **fields: Any) -> None:
+    """Record a timeline event (e.g. ``change-applied``) in the running notebook's record."""
+    payload = {"kind": kind, "at": utcnow_iso(), **fields}
+    summary = fields.get("summary", "")
+    emit(EVENT_MIME, payload, f"[timeline] {kind}: {summary}")
+
+
+__all__ = ["EVENT_MIME", "OUTCOME_MIME", "emit", "emit_event", "utcnow_iso"]
