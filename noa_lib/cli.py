@@ -266,7 +266,8 @@ def _print_record(meta: dict[str, Any], root: Path) -> None:
         f"target     {meta.get('target')}",
         f"operator   {meta.get('operator')}  trigger {trigger.get('kind')}"
         + (f" {trigger['fingerprint']}" if trigger.get("fingerprint") else ""),
-        f"time       {meta.get('started_at')} → {meta.get('ended_at')} ({meta.get('duration_s')} s)",
+        f"time       {meta.get('started_at')} → {meta.get('ended_at')} "
+        f"({meta.get('duration_s')} s)",
         f"source     {meta.get('source', {}).get('path')} @ {meta.get('git_commit') or '-'}",
         f"parameters {json.dumps(meta.get('parameters', {}))}",
     ]

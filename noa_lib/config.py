@@ -305,7 +305,9 @@ def _build_target(name: str, body: Mapping[str, Any], base: Path) -> Target:
     sections: dict[str, Any] = {}
     for section_name, cls in _SECTIONS.items():
         if section_name in body:
-            sections[section_name] = _build_section(name, section_name, cls, body[section_name], base)
+            sections[section_name] = _build_section(
+                name, section_name, cls, body[section_name], base
+            )
     return Target(
         name=name,
         description=str(body.get("description", "")),

@@ -1,10 +1,10 @@
 """The kernel-side channel from a running notebook to its record.
 
-A notebook reports its outcome and every applied change by *displaying* a small JSON bundle under
-a NOA MIME type. The bundle lands in the notebook's outputs, so it travels with the executed notebook
-under papermill, nbval or JupyterLab alike, and the runner lifts it into ``metadata.noa`` without a
-side channel. Only IPython (already loaded in a kernel) is touched here; nbformat/papermill are not,
-so a kernel starts fast. Outside a kernel the bundle is only logged.
+A notebook reports its outcome and every applied change by *displaying* a small JSON bundle
+under a NOA MIME type. The bundle lands in the notebook's outputs, so it travels with the executed
+notebook under papermill, nbval or JupyterLab alike, and the runner lifts it into
+``metadata.noa`` without a side channel. Only IPython (already loaded in a kernel) is touched
+here; nbformat/papermill are not, so a kernel starts fast. Outside a kernel the bundle is only logged.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def emit(mime: str, payload: Mapping[str, Any], text: str) -> None:
     if get_ipython() is None:
         log.info("%s", text)
         return
-    display({mime: data, "text/plain": text}, raw=True)
+    display({mime: data, "text/plain": text}, raw=True)  # type: ignore[no-untyped-call]
 
 
 def emit_event(kind: str, **fields: Any) -> None:

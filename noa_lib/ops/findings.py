@@ -1,9 +1,9 @@
 """Findings: the typed result of every check a runbook makes.
 
-A :class:`Finding` says what was checked, how it came out (``ok`` / ``warning`` / ``critical`` /
-``unreachable`` / ``skipped``), the measured value against its threshold, and the evidence (the exact
-query it ran, the window it looked at, the objects involved). Ops return findings; ``show`` renders
-them; the outcome of a run is the worst of them.
+A :class:`Finding` says what was checked, how it came out (``ok`` / ``warning`` /
+``critical`` / ``unreachable`` / ``skipped``), the measured value against its threshold, and the
+evidence (the exact query it ran, the window it looked at, the objects involved). Ops return
+findings; ``show`` renders them; the outcome of a run is the worst of them.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ class Threshold:
     higher_is_worse: bool = True
 
     def classify(self, value: float) -> Status:
-        """``ok``, ``warning`` or ``critical`` for ``value`` (the bound itself counts as reached)."""
+        """``ok``, ``warning`` or ``critical`` for ``value`` (reaching a bound counts)."""
         if self.higher_is_worse:
             if value >= self.critical:
                 return Status.CRITICAL
@@ -37,7 +37,8 @@ class Threshold:
 
     def describe(self) -> str:
         op = ">=" if self.higher_is_worse else "<="
-        return f"warning {op} {self.warning:g}{self.unit}, critical {op} {self.critical:g}{self.unit}"
+        unit = self.unit
+        return f"warning {op} {self.warning:g}{unit}, critical {op} {self.critical:g}{unit}"
 
 
 THRESHOLDS: dict[str, Threshold] = {

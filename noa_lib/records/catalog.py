@@ -108,7 +108,8 @@ class Runbook:
         cells = [
             c
             for c in self.notebook.get("cells", [])
-            if c.get("cell_type") == "code" and "parameters" in c.get("metadata", {}).get("tags", [])
+            if c.get("cell_type") == "code"
+            and "parameters" in c.get("metadata", {}).get("tags", [])
         ]
         if len(cells) != 1:
             raise ConfigError(

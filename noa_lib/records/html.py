@@ -17,8 +17,8 @@ def render_html(notebook: dict[str, Any], *, hide_input: bool = False) -> str:
     from nbconvert import HTMLExporter
 
     # reads() (unlike from_dict) joins multi-line sources the way nbconvert expects
-    node = nbformat.reads(json.dumps(notebook), as_version=4)
-    exporter = HTMLExporter(template_name="lab")
+    node = nbformat.reads(json.dumps(notebook), as_version=4)  # type: ignore[no-untyped-call]
+    exporter = HTMLExporter(template_name="lab")  # type: ignore[no-untyped-call]
     exporter.exclude_input = hide_input
     exporter.exclude_input_prompt = hide_input
     body, _resources = exporter.from_notebook_node(node)

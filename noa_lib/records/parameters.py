@@ -153,7 +153,8 @@ def parse_parameters_cell(source: str, *, where: str = "parameters cell") -> lis
         line = lines[node.lineno - 1]
         if not isinstance(node, ast.AnnAssign) or not isinstance(node.target, ast.Name):
             raise ParameterError(
-                f"{where}, line {node.lineno}: expected `name: type = default  # help`, got {line!r}"
+                f"{where}, line {node.lineno}: expected `name: type = default  # help`, "
+                f"got {line!r}"
             )
         if node.value is None:
             raise ParameterError(f"{where}, line {node.lineno}: {node.target.id} has no default")
@@ -177,10 +178,10 @@ def _parse_annotation(node: ast.expr, where: str) -> ParamType:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         # quoted form, e.g. 'Literal["fast", "safe"]', so the cell runs without importing Literal
         try:
-            inner = ast.parse(node.value, mode="eval").body
+            quoted = ast.parse(node.value, mode="eval").body
         except SyntaxError:
             raise ParameterError(f"{where}: cannot parse type {node.value!r}") from None
-        return _parse_annotation(inner, where)
+        return _parse_annotation(quoted, where)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
         parts = [node.left, node.right]
         nones = [p for p in parts if isinstance(p, ast.Constant) and p.value is None]

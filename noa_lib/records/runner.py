@@ -248,9 +248,7 @@ def _execute(
                 extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
     except PapermillExecutionError as exc:
-        code = (
-            ExitCode.INFRASTRUCTURE if exc.ename in INFRASTRUCTURE_ERRORS else ExitCode.FAILED
-        )
+        code = ExitCode.INFRASTRUCTURE if exc.ename in INFRASTRUCTURE_ERRORS else ExitCode.FAILED
         say(f"runbook failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}")
         return {"ename": exc.ename, "evalue": exc.evalue, "cell": exc.exec_count}, code
     except DeadKernelError as exc:
@@ -277,7 +275,8 @@ def _load_output(path: Path, runbook: Runbook) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(path.read_text())
         return data
     except (OSError, ValueError):
-        return json.loads(json.dumps(runbook.notebook))  # a copy
+        copy: dict[str, Any] = json.loads(json.dumps(runbook.notebook))
+        return copy
 
 
 def _ensure_banner(notebook: dict[str, Any], error: dict[str, Any]) -> None:
@@ -290,8 +289,14 @@ def _ensure_banner(notebook: dict[str, Any], error: dict[str, Any]) -> None:
         'font-size:2em;">An Exception was encountered during this run: '
         f"{error['ename']}: {error['evalue']}</span>"
     )
-    cells.insert(0, {"cell_type": "markdown", "metadata": {"tags": ["noa-error-banner"]},
-                     "source": text})
+    banner: dict[str, Any] = {
+        "cell_type": "markdown",
+        "metadata": {"tags": ["noa-error-banner"]},
+        "source": text,
+    }
+    if notebook.get("nbformat", 4) == 4 and notebook.get("nbformat_minor", 0) >= 5:
+        banner["id"] = "noa-error-banner"
+    cells.insert(0, banner)
 
 
 def _status(notebook: dict[str, Any], error: dict[str, Any] | None) -> str:
@@ -338,7 +343,6 @@ def _write_html(
     try:
         html = render_html(notebook)
     except Exception as exc:  # noqa: BLE001 - the .ipynb is the evidence; never lose it to HTML
-
         meta["record"]["html"] = None
         say(f"warning: HTML rendering failed ({type(exc).__name__}); the .ipynb record is complete")
         return None

@@ -48,8 +48,10 @@ def record_outcome(
     found = tuple(findings)
     for name, value in figures.items():
         if not isinstance(value, _FIGURE_TYPES):
-            raise TypeError(f"outcome figure {name!r} must be a number, text or bool, "
-                            f"not {type(value).__name__}")
+            raise TypeError(
+                f"outcome figure {name!r} must be a number, text or bool, "
+                f"not {type(value).__name__}"
+            )
     final = Status(status) if status is not None else worst(found)
     if not summary:
         counts: dict[str, int] = {}

@@ -20,9 +20,11 @@ class PlanView:
             return "nothing to change"
         if self.dry_run:
             return "DRY RUN: nothing will be changed (set dry_run=False to apply)"
-        guard = f" (protected: needs confirm={self.plan.target.name!r})" if (
-            self.plan.target.protected
-        ) else ""
+        guard = (
+            f" (protected: needs confirm={self.plan.target.name!r})"
+            if (self.plan.target.protected)
+            else ""
+        )
         return f"WILL APPLY to {self.plan.target.name}{guard}"
 
     def __repr__(self) -> str:

@@ -1,0 +1,50 @@
+# NOA Runbooks — quick-start targets. `make demo` and `make test` bootstrap what they need.
+VENV   ?= .venv
+NOA    := $(VENV)/bin/noa
+PY     := $(VENV)/bin/python
+
+.PHONY: help bootstrap demo sandbox-up sandbox-down test test-fast lint bench jupyter clean
+
+help:
+	@echo "make demo        run the main job: a runbook against the local sandbox, record in reports/"
+	@echo "make test        run the whole test suite (starts the sandbox; executes every notebook)"
+	@echo "make lint        ruff, mypy --strict, import contracts"
+	@echo "make bench       benchmarks (ratios against a baseline measured in the same run)"
+	@echo "make jupyter     JupyterLab on the notebooks, for stepping through a runbook"
+	@echo "make sandbox-down  stop the sandbox"
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+sandbox-up: bootstrap
+	@$(NOA) sandbox up
+
+sandbox-down:
+	@if [ -x $(NOA) ]; then $(NOA) sandbox down; fi
+
+demo: sandbox-up
+	@echo "== running monitoring/connectivity_check and monitoring/database_health on the sandbox"
+	$(NOA) run monitoring/connectivity_check --target sandbox
+	$(NOA) run monitoring/database_health --target sandbox
+	@echo "== records (open the .ipynb in JupyterLab or the .html in a browser):"
+	@$(NOA) reports list --limit 5
+
+test: sandbox-up
+	$(PY) -m pytest
+
+test-fast: bootstrap
+	$(PY) -m pytest tests/unit
+
+lint: bootstrap
+	$(VENV)/bin/ruff check noa_lib tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+bench: bootstrap
+	$(PY) -m bench.bench_index --records 10000
+
+jupyter: sandbox-up
+	$(VENV)/bin/jupyter lab --no-browser --ip 127.0.0.1 notebooks
+
+clean: sandbox-down
+	rm -rf .sandbox

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Bootstrap a machine for NOA Runbooks: a virtualenv with the package and its test tools, and the
+# PostgreSQL server binaries the sandbox runs. Safe to repeat: each step is skipped when done.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${NOA_VENV:-$ROOT/.venv}"
+PYTHON="${PYTHON:-python3}"
+say() { printf 'bootstrap: %s\n' "$*" >&2; }
+
+# 1. Python >= 3.11
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    say "Python 3.11 or newer is required (found: $("$PYTHON" --version 2>&1 || echo none))"
+    exit 1
+fi
+
+# 2. PostgreSQL server binaries (initdb, pg_ctl, pg_dump…) for the sandbox
+have_pg() {
+    compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || command -v pg_ctl >/dev/null
+}
+if have_pg; then
+    say "PostgreSQL binaries: present"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "PostgreSQL binaries missing: installing Debian's postgresql package (apt-get)…"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends postgresql postgresql-contrib >/dev/null
+    have_pg || { say "postgresql installed but pg_ctl not found"; exit 1; }
+else
+    say "PostgreSQL server binaries are missing: install them (Debian/Ubuntu:"
+    say "  sudo apt-get install -y postgresql) and run this again."
+    exit 1
+fi
+
+# 3. The virtualenv, reinstalled when pyproject.toml changes
+STAMP="$VENV/.noa-installed"
+WANT="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+if [ ! -x "$VENV/bin/python" ]; then
+    say "creating virtualenv $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
+    say "installing noa-runbooks and its dependencies into $VENV (2-3 minutes the first time)…"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -U pip
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[dev]"
+    echo "$WANT" > "$STAMP"
+else
+    say "virtualenv up to date ($VENV)"
+fi
+"$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 >/dev/null 2>&1 || true
+say "ready: $VENV/bin/noa"

@@ -1,0 +1,57 @@
+"""Shared fixtures.
+
+``fixture_runbooks`` points the runner at the fixture notebooks/config (no backends needed).
+``sandbox_target`` makes sure the project's sandbox is up (the same one `make demo` uses) and
+returns its ``Target``: the services are real; if they cannot start, the tests fail, never skip.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture
+def reports_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private records root for one test."""
+    path = tmp_path / "reports"
+    monkeypatch.setenv("NOA_REPORTS_DIR", str(path))
+    return path
+
+
+@pytest.fixture
+def fixture_runbooks(reports_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run the fixture notebooks with the fixture configuration; returns the reports root."""
+    monkeypatch.setenv("NOA_CONFIG", str(FIXTURES / "noa.toml"))
+    monkeypatch.setenv("NOA_NOTEBOOKS_DIR", str(FIXTURES / "notebooks"))
+    monkeypatch.delenv("NOA_TARGET", raising=False)
+    return reports_dir
+
+
+@pytest.fixture(scope="session")
+def sandbox_state() -> Iterator[Path]:
+    """The project's sandbox, started if needed (idempotent), left running for later use."""
+    from noa_lib import sandbox
+
+    state = sandbox.up(progress=lambda line: print(f"[sandbox] {line}"))
+    assert state.healthy, f"sandbox did not come up: {state.to_dict()}"
+    yield state.state_dir
+
+
+@pytest.fixture(scope="session")
+def sandbox_target(sandbox_state: Path) -> object:
+    """The ``sandbox`` target of the project's configuration (real PostgreSQL and S3)."""
+    from noa_lib.config import load_config
+
+    saved = os.environ.pop("NOA_CONFIG", None)
+    try:
+        return load_config(ROOT / "noa.toml").target("sandbox")
+    finally:
+        if saved is not None:
+            os.environ["NOA_CONFIG"] = saved

@@ -1,0 +1,51 @@
+"""Every runbook in notebooks/ runs against the real sandbox: through the runner and under nbval."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from noa_lib.records.catalog import Catalog
+from noa_lib.records.runner import ExitCode, RunRequest, run
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNBOOKS = [b.id for b in Catalog(ROOT / "notebooks").runbooks()]
+
+pytestmark = [pytest.mark.notebooks, pytest.mark.integration]
+
+
+@pytest.fixture
+def project_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOA_CONFIG", str(ROOT / "noa.toml"))
+    monkeypatch.delenv("NOA_NOTEBOOKS_DIR", raising=False)
+    monkeypatch.delenv("NOA_TARGET", raising=False)
+
+
+@pytest.mark.parametrize("runbook", RUNBOOKS)
+def test_runbook_runs_on_the_sandbox_through_the_runner(
+    runbook: str, sandbox_target, project_config, reports_dir: Path
+):
+    result = run(RunRequest(runbook, target="sandbox"))
+    nb = json.loads(Path(result.record).read_text())
+    meta = nb["metadata"]["noa"]
+    assert result.exit_code == ExitCode.SUCCEEDED, meta.get("error")
+    assert meta["status"] == "succeeded" and meta["target"] == "sandbox"
+    assert meta["outcome"].get("status") in ("ok", "warning"), meta["outcome"]
+    assert meta["outcome"]["findings"], "a runbook reports what it checked"
+    assert result.html is not None and result.html.stat().st_size > 10_000
+
+
+def test_every_notebook_passes_nbval(sandbox_target):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NOA_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q",
+         "--timeout", "600", "notebooks"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout and " failed" not in proc.stdout

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import pytest
+
+from noa_lib.config import Target
+from noa_lib.errors import UnsafeActionRefused
+from noa_lib.ops.safety import Change, Plan, apply_plan
+from noa_lib.show.plans import show_plan
+
+
+def make_plan(target: Target, calls: list[int]) -> Plan:
+    return Plan(
+        "scale deployment noa/api",
+        target,
+        (Change("deployment/noa/api", "spec.replicas", 2, 5),),
+        lambda: calls.append(5) or "scaled",
+        rollback="scale back to 2",
+    )
+
+
+def test_dry_run_is_the_default_and_changes_nothing():
+    calls: list[int] = []
+    result = apply_plan(make_plan(Target("dev"), calls))
+    assert calls == [] and not result.applied and result.dry_run
+    assert "DRY RUN" in result.message
+
+
+def test_apply_needs_dry_run_false():
+    calls: list[int] = []
+    result = apply_plan(make_plan(Target("dev"), calls), dry_run=False)
+    assert calls == [5] and result.applied and result.result == "scaled"
+
+
+def test_protected_target_refuses_without_matching_confirm():
+    calls: list[int] = []
+    prod = Target("prod", protected=True)
+    with pytest.raises(UnsafeActionRefused, match="confirm='prod'"):
+        apply_plan(make_plan(prod, calls), dry_run=False)
+    with pytest.raises(UnsafeActionRefused):
+        apply_plan(make_plan(prod, calls), dry_run=False, confirm="staging")
+    assert calls == []
+    assert apply_plan(make_plan(prod, calls), dry_run=False, confirm="prod").applied
+    assert calls == [5]
+
+
+def test_confirm_naming_another_target_is_refused_even_unprotected():
+    calls: list[int] = []
+    with pytest.raises(UnsafeActionRefused, match="does not match"):
+        apply_plan(make_plan(Target("dev"), calls), dry_run=False, confirm="prod")
+    assert calls == []
+
+
+def test_empty_plan_does_nothing():
+    plan = Plan("noop", Target("dev"), (), lambda: pytest.fail("must not run"))
+    assert not apply_plan(plan, dry_run=False).applied
+
+
+def test_failed_change_propagates():
+    def boom() -> None:
+        raise RuntimeError("api said no")
+
+    plan = Plan("scale", Target("dev"), (Change("d", "f", 1, 2),), boom)
+    with pytest.raises(RuntimeError, match="api said no"):
+        apply_plan(plan, dry_run=False)
+
+
+def test_plan_view_shows_before_and_after():
+    view = show_plan(make_plan(Target("prod", protected=True), []), dry_run=False)
+    text = repr(view)
+    assert "spec.replicas: 2 -> 5" in text and "confirm='prod'" in text
+    html = view._repr_html_()
+    assert "<td" in html and "spec.replicas" in html
+    assert "DRY RUN" in repr(show_plan(make_plan(Target("dev"), []), dry_run=True))
