@@ -4,7 +4,8 @@ A notebook reports its outcome and every applied change by *displaying* a small 
 under a NOA MIME type. The bundle lands in the notebook's outputs, so it travels with the executed
 notebook under papermill, nbval or JupyterLab alike, and the runner lifts it into
 ``metadata.noa`` without a side channel. Only IPython (already loaded in a kernel) is touched
-here; nbformat/papermill are not, so a kernel starts fast. Outside a kernel the bundle is only logged.
+here; nbformat/papermill are not, so a kernel starts fast. Outside a kernel the bundle is only
+logged.
 """
 
 from __future__ import annotations
