@@ -178,6 +178,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         cell_timeout=args.cell_timeout,
         html=not args.no_html,
         fail_on=args.fail_on,
+        progress_bar=sys.stderr.isatty(),
     )
     result = run(request, progress=_say)
     if result.record is not None:

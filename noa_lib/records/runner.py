@@ -83,6 +83,7 @@ class RunRequest:
     cell_timeout: float | None = 1800.0
     html: bool = True
     fail_on: str | None = None  # outcome status at or above which the exit code is 1
+    progress_bar: bool = False  # per-cell progress on stderr (for a terminal)
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,7 @@ def _execute(
                 parameters=prepared.parameters,
                 kernel_name="python3",
                 cwd=str(runbook.path.parent),
-                progress_bar=False,
+                progress_bar=request.progress_bar,
                 log_output=False,
                 # saved after every cell into the private workdir: a dying kernel leaves its trace
                 request_save_on_cell_execute=True,

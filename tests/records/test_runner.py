@@ -34,6 +34,9 @@ def test_success_writes_record_html_metadata_and_index(fixture_runbooks: Path):
     assert figures["tag"] == "1.10" and figures["tag_type"] == "str"  # typed, not guessed
     assert figures["replicas"] == 4 and figures["mode"] == "fast"
     assert meta["started_at"] <= meta["ended_at"]
+    import nbformat
+
+    nbformat.validate(nbformat.read(str(result.record), as_version=4))  # opens in JupyterLab
     from noa_lib.records.index import RecordIndex
 
     [summary] = RecordIndex(fixture_runbooks).query(runbook="testing/typed")

@@ -1,0 +1,98 @@
+"""Where the sandbox keeps its files inside the state directory.
+
+::
+
+    <state_dir>/
+      state.json          ports, pids, versions, seed marker (written atomically)
+      target.toml         the published ``sandbox`` target (only while services run)
+      .lock               fcntl lock guarding up/down
+      secrets/            generated passwords and keys (0700; files 0600)
+      logs/               postgres.log, s3.log
+      pg/data/            the PostgreSQL cluster (owned by ``postgres`` when run as root)
+      pg/run/             its unix socket
+      wal_archive/        archived WAL segments (archive_command target)
+      s3/data/            SeaweedFS data
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from noa_lib.config import find_config_file
+
+STATE_DIR_ENV = "NOA_SANDBOX_DIR"
+DEFAULT_DIRNAME = ".sandbox"
+
+
+def default_state_dir() -> Path:
+    """The sandbox state directory.
+
+    ``NOA_SANDBOX_DIR`` when set; otherwise ``.sandbox`` beside the project's ``noa.toml``
+    (see :func:`noa_lib.config.find_config_file`), or in the working directory when there is none.
+
+    Raises:
+        ConfigError: ``NOA_CONFIG`` names a file that does not exist.
+    """
+    explicit = os.environ.get(STATE_DIR_ENV)
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    config_file = find_config_file()
+    root = config_file.parent if config_file is not None else Path.cwd()
+    return (root / DEFAULT_DIRNAME).resolve()
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Absolute paths of everything the sandbox writes under ``root``."""
+
+    root: Path
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def target_file(self) -> Path:
+        return self.root / "target.toml"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / ".lock"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.root / "secrets"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def pg_dir(self) -> Path:
+        return self.root / "pg"
+
+    @property
+    def pg_data(self) -> Path:
+        return self.pg_dir / "data"
+
+    @property
+    def pg_run(self) -> Path:
+        return self.pg_dir / "run"
+
+    @property
+    def wal_archive(self) -> Path:
+        return self.root / "wal_archive"
+
+    @property
+    def s3_dir(self) -> Path:
+        return self.root / "s3"
+
+    @property
+    def s3_data(self) -> Path:
+        return self.s3_dir / "data"
+
+    def log(self, service: str) -> Path:
+        """Log file of ``service`` (``postgres`` or ``s3``)."""
+        return self.logs_dir / f"{service}.log"

@@ -1,0 +1,71 @@
+"""What ``noa sandbox status`` reports: one :class:`ServiceStatus` per service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+ServiceState = Literal["running", "stopped", "crashed"]
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """The observed state of one sandbox service.
+
+    ``detail`` is the server version when running, the reason plus the last lines of the
+    service's log when crashed, and a short note when stopped.
+    """
+
+    name: str
+    state: ServiceState
+    pid: int | None
+    endpoint: str | None
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping of the fields."""
+        return {
+            "name": self.name,
+            "state": self.state,
+            "pid": self.pid,
+            "endpoint": self.endpoint,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class SandboxStatus:
+    """The state of the whole sandbox in ``state_dir``.
+
+    ``target_file`` is the published ``target.toml`` when it exists, else ``None``.
+    """
+
+    state_dir: Path
+    services: tuple[ServiceStatus, ...]
+    target_file: Path | None
+
+    @property
+    def healthy(self) -> bool:
+        """True when every service is running."""
+        return bool(self.services) and all(s.state == "running" for s in self.services)
+
+    def service(self, name: str) -> ServiceStatus:
+        """The status of the service called ``name``.
+
+        Raises:
+            KeyError: no such service.
+        """
+        for svc in self.services:
+            if svc.name == name:
+                return svc
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping (paths as strings), e.g. for ``noa sandbox status --json``."""
+        return {
+            "state_dir": str(self.state_dir),
+            "healthy": self.healthy,
+            "target_file": None if self.target_file is None else str(self.target_file),
+            "services": [s.to_dict() for s in self.services],
+        }
