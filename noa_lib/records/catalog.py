@@ -25,13 +25,23 @@ _RISK_RE = re.compile(r"\*\*Risk:\*\*\s*([A-Za-z-]+)", re.IGNORECASE)
 
 
 def notebooks_dir() -> Path:
-    """``NOA_NOTEBOOKS_DIR``, else ``notebooks/`` beside ``noa.toml`` (else under the cwd)."""
+    """Where the runbooks are: ``NOA_NOTEBOOKS_DIR``; else the first existing ``notebooks/``
+    beside ``noa.toml`` (``NOA_CONFIG``'s, then the nearest one above the working directory),
+    else beside the installed package (a source checkout)."""
     explicit = os.environ.get("NOA_NOTEBOOKS_DIR")
     if explicit:
         return Path(explicit).expanduser().resolve()
+    candidates: list[Path] = []
     config = find_config_file()
-    root = config.parent if config is not None else Path.cwd()
-    return root / "notebooks"
+    if config is not None:
+        candidates.append(config.parent / "notebooks")
+    here = Path.cwd().resolve()
+    candidates += [d / "notebooks" for d in (here, *here.parents) if (d / "noa.toml").is_file()]
+    candidates.append(Path(__file__).resolve().parents[2] / "notebooks")
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    return candidates[0]
 
 
 def cell_source(cell: dict[str, Any]) -> str:
