@@ -47,6 +47,7 @@ _LAZY: dict[str, str] = {
     "threshold": "noa_lib.ops.thresholds",
     # runbook steps
     "check_backends": "noa_lib.ops.connectivity",
+    "latency_figures": "noa_lib.ops.connectivity",
     "database_health": "noa_lib.ops.database",
     # safety
     "Plan": "noa_lib.ops.safety",
@@ -54,6 +55,7 @@ _LAZY: dict[str, str] = {
     "apply_plan": "noa_lib.ops.safety",
     # rendering
     "findings_table": "noa_lib.show.findings",
+    "target_table": "noa_lib.show.targets",
     "show_plan": "noa_lib.show.plans",
     "record_outcome": "noa_lib.show.outcome",
 }
@@ -90,7 +92,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.config import Target, load_config
-    from noa_lib.ops.connectivity import check_backends
+    from noa_lib.ops.connectivity import check_backends, latency_figures
     from noa_lib.ops.database import database_health
     from noa_lib.ops.findings import Finding, Status, worst
     from noa_lib.ops.safety import Change, Plan, apply_plan
@@ -99,3 +101,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.show.findings import findings_table
     from noa_lib.show.outcome import record_outcome
     from noa_lib.show.plans import show_plan
+    from noa_lib.show.targets import target_table

@@ -45,7 +45,7 @@ class SecretRef:
     """
 
     ref: str
-    base_dir: Path = field(default=Path("."), compare=False)
+    base_dir: Path = field(default=Path("."), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.ref.startswith(_SECRET_SCHEMES) or len(self.ref.split(":", 1)[1]) == 0:

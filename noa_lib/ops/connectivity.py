@@ -92,6 +92,19 @@ def check_backends(target: Target) -> list[Finding]:
     return findings
 
 
+def latency_figures(findings: list[Finding]) -> dict[str, float | None]:
+    """``<backend>_latency_ms`` for each backend of ``findings`` (``None`` when not measured),
+    keyed by the backend named in each finding's evidence, as outcome figures for the record."""
+    figures: dict[str, float | None] = {f"{name}_latency_ms": None for name in BACKENDS}
+    for finding in findings:
+        backend = finding.evidence.get("backend")
+        if backend in BACKENDS and finding.status in (Status.OK, Status.WARNING):
+            value = finding.value
+            measured = float(value) if isinstance(value, int | float) else None
+            figures[f"{backend}_latency_ms"] = measured
+    return figures
+
+
 def _check_name(name: str) -> str:
     return f"{name} connectivity"
 
@@ -243,4 +256,4 @@ def _kubernetes(settings: KubernetesSettings) -> Finding:
     )
 
 
-__all__ = ["BACKENDS", "SLOW_MS", "check_backends"]
+__all__ = ["BACKENDS", "SLOW_MS", "check_backends", "latency_figures"]

@@ -31,11 +31,12 @@ from typing import Any
 
 from noa_lib.config import Config, load_config
 from noa_lib.errors import NoaError, ParameterError
+from noa_lib.files import atomic_write_text
 from noa_lib.journal import EVENT_MIME, OUTCOME_MIME
 from noa_lib.records.catalog import Catalog, Runbook, cell_source
 from noa_lib.records.parameters import bind
 from noa_lib.records.redaction import Redactor, known_secrets
-from noa_lib.records.store import atomic_write_text, record_dir, record_stem
+from noa_lib.records.store import record_dir, record_stem
 
 log = logging.getLogger(__name__)
 

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from noa_lib.errors import PreconditionFailed, Unavailable
+from noa_lib.files import atomic_write_text
 from noa_lib.sandbox import processes
 from noa_lib.sandbox.credentials import Credentials
 from noa_lib.sandbox.layout import Layout
-from noa_lib.sandbox.state import atomic_write_text
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

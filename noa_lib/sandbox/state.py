@@ -10,7 +10,6 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from noa_lib.errors import PreconditionFailed
+from noa_lib.files import atomic_write_text
 
 STATE_VERSION = 1
 
@@ -84,22 +84,6 @@ def save_state(path: Path, state: SandboxState) -> None:
     """Write ``state.json`` atomically."""
     body = {"version": STATE_VERSION, **asdict(state)}
     atomic_write_text(path, json.dumps(body, indent=2, sort_keys=True) + "\n", mode=0o644)
-
-
-def atomic_write_text(path: Path, text: str, *, mode: int = 0o644) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager

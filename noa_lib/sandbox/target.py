@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from noa_lib.files import atomic_write_text
 from noa_lib.sandbox import credentials, seaweed, seed
 from noa_lib.sandbox.processes import LOOPBACK
-from noa_lib.sandbox.state import atomic_write_text
 
 TARGET_NAME = "sandbox"
 DESCRIPTION = "Local sandbox started by `noa sandbox up`"
