@@ -16,6 +16,12 @@ from noa_lib.records.runner import ExitCode, RunRequest, run
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOKS = [b.id for b in Catalog(ROOT / "notebooks").runbooks()]
 
+# Runbooks that need something to exist first (a backup before a restore drill…): the runs, with
+# parameters, that make their default-parameter run meaningful on a fresh sandbox.
+PREREQUISITES: dict[str, list[tuple[str, dict[str, str]]]] = {}
+# Non-default parameters for the execution test (e.g. to keep a drill small).
+PARAMETERS: dict[str, dict[str, str]] = {}
+
 pytestmark = [pytest.mark.notebooks, pytest.mark.integration]
 
 
@@ -30,7 +36,10 @@ def project_config(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_runbook_runs_on_the_sandbox_through_the_runner(
     runbook: str, sandbox_target, project_config, reports_dir: Path
 ):
-    result = run(RunRequest(runbook, target="sandbox"))
+    for prerequisite, params in PREREQUISITES.get(runbook, []):
+        before = run(RunRequest(prerequisite, params, target="sandbox"))
+        assert before.exit_code == ExitCode.SUCCEEDED, (prerequisite, before.message)
+    result = run(RunRequest(runbook, PARAMETERS.get(runbook, {}), target="sandbox"))
     nb = json.loads(Path(result.record).read_text())
     meta = nb["metadata"]["noa"]
     assert result.exit_code == ExitCode.SUCCEEDED, meta.get("error")
