@@ -3,13 +3,14 @@ VENV   ?= .venv
 NOA    := $(VENV)/bin/noa
 PY     := $(VENV)/bin/python
 
-.PHONY: help bootstrap demo sandbox-up sandbox-down test test-fast lint bench jupyter clean
+.PHONY: help bootstrap demo sandbox-up sandbox-down test test-fast lint bench bench-all jupyter clean
 
 help:
 	@echo "make demo        run the main job: a runbook against the local sandbox, record in reports/"
 	@echo "make test        run the whole test suite (starts the sandbox; executes every notebook)"
 	@echo "make lint        ruff, mypy --strict, import contracts"
-	@echo "make bench       benchmarks (ratios against a baseline measured in the same run)"
+	@echo "make bench       records-index benchmark (ratios against a baseline from the same run)"
+	@echo "make bench-all   also alert triage latency and 1 GB backup/restore (~15 min)"
 	@echo "make jupyter     JupyterLab on the notebooks, for stepping through a runbook"
 	@echo "make sandbox-down  stop the sandbox"
 
@@ -42,6 +43,10 @@ lint: bootstrap
 
 bench: bootstrap
 	$(PY) -m bench.bench_index --records 10000
+
+bench-all: bench sandbox-up
+	$(PY) -m bench.bench_alerts
+	$(PY) -m bench.bench_backup --size-mb 1024
 
 jupyter: sandbox-up
 	$(VENV)/bin/jupyter lab --no-browser --ip 127.0.0.1 notebooks

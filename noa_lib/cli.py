@@ -84,10 +84,39 @@ def _parser() -> argparse.ArgumentParser:
     p = rsub.add_parser("reindex", help="rebuild the index from the record files")
     p.add_argument("--reports-dir", type=Path, help="records root (default from noa.toml)")
 
+    alerts = sub.add_parser("alerts", help="run runbooks when Alertmanager sends alerts")
+    asub = alerts.add_subparsers(dest="alerts_command", required=True, metavar="COMMAND")
+    p = asub.add_parser("serve", help="receive Alertmanager webhooks; run each firing alert's "
+                        "runbook headless (read-only), one record per alert")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
+    p.add_argument("--port", type=int, default=9095, help="port to listen on (default 9095)")
+    p.add_argument("--max-concurrent", type=int, default=2, help="runs at a time (default 2)")
+    p.add_argument("--max-queue", type=int, default=32,
+                   help="runs waiting before webhooks get 503 (default 32)")
+    p.add_argument("--dedup-window", type=float, default=900.0,
+                   help="seconds a fingerprint is not run again (default 900)")
+    p.add_argument("--shared-secret", metavar="REF",
+                   help="require 'Authorization: Bearer <secret>'; a reference env:NAME or "
+                   "file:PATH, never the secret itself")
+    p.add_argument("--target", help="environment the runbooks run against (default configured)")
+    p.add_argument("--cell-timeout", type=float, default=600.0,
+                   help="seconds one cell may run (default 600)")
+    p.add_argument("--reports-dir", type=Path, help="records root (default from noa.toml)")
+
     sandbox = sub.add_parser("sandbox", help="the local stand-in for NOA production")
     ssub = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="COMMAND")
-    ssub.add_parser("up", help="start PostgreSQL and S3 on loopback (safe to repeat)")
+    p = ssub.add_parser("up", help="start PostgreSQL, S3, Prometheus and the simulated NOA "
+                        "Server on loopback (safe to repeat)")
+    p.add_argument("--with-alertmanager", action=argparse.BooleanOptionalAction, default=None,
+                   help="also run Alertmanager (remembered; --no-with-alertmanager stops it)")
+    p.add_argument("--alert-webhook", metavar="URL",
+                   help="where Alertmanager sends alerts (default http://127.0.0.1:9095/alerts, "
+                   "`noa alerts serve`)")
     ssub.add_parser("down", help="stop everything the sandbox started")
+    p = ssub.add_parser("scenario", help="put the simulated NOA Server into a situation "
+                        "(error-spike, slow-db, …; normal ends it)")
+    p.add_argument("name", nargs="?", help="scenario name (see --list)")
+    p.add_argument("--list", action="store_true", help="list the scenarios and what they show")
     p = ssub.add_parser("status", help="what is running and where")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
@@ -103,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "run": _cmd_run,
             "reports": _cmd_reports,
             "sandbox": _cmd_sandbox,
+            "alerts": _cmd_alerts,
         }[args.command]
         return handler(args)
     except (ParameterError, ConfigError) as exc:
@@ -286,11 +316,53 @@ def _print_record(meta: dict[str, Any], root: Path) -> None:
     print("\n".join(lines))
 
 
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    import logging
+    import os
+
+    from noa_lib.config import SecretRef, load_config
+    from noa_lib.records.alert_dispatch import DispatchSettings
+    from noa_lib.records.alerts_server import ServerSettings, serve
+
+    if args.max_concurrent < 1 or args.max_queue < 0:
+        raise ParameterError("--max-concurrent must be >= 1 and --max-queue >= 0")
+    secret = None
+    if args.shared_secret:
+        if not args.shared_secret.startswith(("env:", "file:")):  # never echo a literal
+            raise ConfigError("--shared-secret takes a reference, env:NAME or file:PATH, "
+                              "not the secret itself")
+        secret = SecretRef(args.shared_secret, Path.cwd()).resolve()
+    config = load_config()
+    config.target(args.target)  # unknown target: ConfigError before listening
+    if config.source is not None:  # every run (in any worker thread) reads the same file
+        os.environ["NOA_CONFIG"] = str(config.source)
+    dispatch = DispatchSettings(
+        max_concurrent=args.max_concurrent, max_queue=args.max_queue,
+        dedup_window=args.dedup_window, target=args.target, reports_dir=args.reports_dir,
+        cell_timeout=args.cell_timeout,
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s noa-alerts %(message)s")
+    server = serve(ServerSettings(args.host, args.port, secret, dispatch=dispatch))
+    auth = "bearer token required" if secret else "no authentication"
+    _say(f"receiving Alertmanager webhooks on {server.url}/alerts ({auth}); "
+         f"health on {server.url}/healthz; Ctrl-C stops")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        _say("stopping; waiting up to 60 s for running runbooks")
+    finally:
+        server.stop(timeout=60.0)
+    return 0
+
+
 def _cmd_sandbox(args: argparse.Namespace) -> int:
     from noa_lib import sandbox
 
+    if args.sandbox_command == "scenario":
+        return _cmd_scenario(args)
     if args.sandbox_command == "up":
-        state = sandbox.up(progress=_say)
+        state = sandbox.up(progress=_say, with_alertmanager=args.with_alertmanager,
+                           alert_webhook=args.alert_webhook)
     elif args.sandbox_command == "down":
         state = sandbox.down(progress=_say)
     else:
@@ -308,6 +380,23 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     if args.sandbox_command == "down":
         return 0
     return 0 if state.healthy else 3
+
+
+def _cmd_scenario(args: argparse.Namespace) -> int:
+    from noa_lib.sandbox import scenarios
+
+    if args.list or not args.name:
+        current = scenarios.current()
+        rows = [{"scenario": s.name + (" *" if current and current.scenario == s.name else ""),
+                 "simulates": s.summary, "shows": s.shows} for s in scenarios.available()]
+        _table(rows, ["scenario", "simulates", "shows"])
+        if not args.list:
+            _say("give a scenario name to switch to it (* marks the current one)")
+        return 0
+    spec = scenarios.set_scenario(None, args.name)
+    _say(f"scenario {spec.scenario} since {spec.to_json()['since_utc']}; Prometheus shows it "
+         "within ~15 s (`noa sandbox down` ends it)")
+    return 0
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str], widths: dict[str, int] | None = None

@@ -118,11 +118,12 @@ class S3Settings:
 
 @dataclass(frozen=True)
 class PrometheusSettings:
-    """The Prometheus HTTP API of the target."""
+    """The Prometheus HTTP API of the target (and, optionally, its Alertmanager's API)."""
 
     url: str = "http://127.0.0.1:9090"
     bearer_token: SecretRef | None = None
     timeout: float = 10.0
+    alertmanager_url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Bootstrap a machine for NOA Runbooks: a virtualenv with the package and its test tools, and the
-# PostgreSQL server binaries the sandbox runs. Safe to repeat: each step is skipped when done.
+# PostgreSQL, Prometheus and Alertmanager binaries the sandbox runs. Safe to repeat: each step is
+# skipped when done.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,6 +31,49 @@ else
     say "PostgreSQL server binaries are missing: install them (Debian/Ubuntu:"
     say "  sudo apt-get install -y postgresql) and run this again."
     exit 1
+fi
+
+# 2b. Prometheus, promtool and Alertmanager for the sandbox's monitoring stack (Debian packages;
+#     nothing is started by apt here: the sandbox runs them itself on free loopback ports)
+have_prom() {
+    command -v prometheus >/dev/null && command -v promtool >/dev/null \
+        && command -v prometheus-alertmanager >/dev/null
+}
+if have_prom; then
+    say "Prometheus and Alertmanager binaries: present"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "Prometheus/Alertmanager missing: installing Debian's packages (apt-get, ~20 s)…"
+    export DEBIAN_FRONTEND=noninteractive
+    # policy-rc.d answering 101: no service may start during the install (nothing is left
+    # listening on 9090/9093); only a file this script created is removed again
+    made_policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+        made_policy=1
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
+    if [ -n "$made_policy" ]; then
+        rm -f /usr/sbin/policy-rc.d
+        trap - EXIT
+    fi
+    have_prom || { say "prometheus installed but binaries not found"; exit 1; }
+else
+    say "Prometheus is missing: install it (Debian/Ubuntu:"
+    say "  sudo apt-get install -y prometheus prometheus-alertmanager) and run this again."
+    exit 1
+fi
+
+# 2c. curl (>= 7.75, for --aws-sigv4): the sandbox PostgreSQL archives WAL to S3 with it
+if ! command -v curl >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        say "curl missing: installing it (apt-get)…"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl >/dev/null
+    else
+        say "curl is missing: install it (sudo apt-get install -y curl) and run this again."
+        exit 1
+    fi
 fi
 
 # 3. The virtualenv, reinstalled when pyproject.toml changes

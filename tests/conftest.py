@@ -9,12 +9,31 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+# Private sandboxes in tests skip the 91-day Prometheus backfill (tens of seconds each); the
+# project sandbox and the test that checks the backfill itself ask for it explicitly.
+os.environ.setdefault("NOA_SANDBOX_HISTORY", "0")
+
+
+@contextmanager
+def sandbox_history(enabled: bool = True) -> Iterator[None]:
+    """Within the block, a sandbox started cold backfills Prometheus history (or not)."""
+    saved = os.environ.get("NOA_SANDBOX_HISTORY")
+    os.environ["NOA_SANDBOX_HISTORY"] = "1" if enabled else "0"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("NOA_SANDBOX_HISTORY", None)
+        else:
+            os.environ["NOA_SANDBOX_HISTORY"] = saved
 
 
 @pytest.fixture
@@ -39,7 +58,8 @@ def sandbox_state() -> Iterator[Path]:
     """The project's sandbox, started if needed (idempotent), left running for later use."""
     from noa_lib import sandbox
 
-    state = sandbox.up(progress=lambda line: print(f"[sandbox] {line}"))
+    with sandbox_history():
+        state = sandbox.up(progress=lambda line: print(f"[sandbox] {line}"))
     assert state.healthy, f"sandbox did not come up: {state.to_dict()}"
     yield state.state_dir
 

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import urllib3
@@ -134,6 +135,52 @@ def probe(settings: KubernetesSettings) -> KubernetesProbe:
     )
 
 
+@dataclass(frozen=True)
+class Rollout:
+    """The current revision of one Deployment: when its ReplicaSet was created, its images,
+    and the revision before it (``None`` when there is none to roll back to)."""
+
+    deployment: str
+    namespace: str
+    revision: int | None
+    created: datetime | None
+    images: tuple[str, ...]
+    previous_revision: int | None
+
+
+def rollouts(settings: KubernetesSettings, namespace: str | None = None) -> list[Rollout]:
+    """The latest rollout of every Deployment in ``namespace`` (default: the configured one),
+    from its ReplicaSets (``deployment.kubernetes.io/revision``), newest first.
+
+    Raises:
+        ConfigError / Unavailable / Timeout / NotFound / ClientError: as :func:`api_client`.
+    """
+    where = namespace or settings.namespace
+    by_owner: dict[str, list[tuple[int | None, datetime | None, tuple[str, ...]]]] = {}
+    with api_client(settings) as api, mapped_errors(api):
+        listing = k8s.AppsV1Api(api).list_namespaced_replica_set(where)
+        for rs in listing.items or []:
+            meta = rs.metadata
+            if meta is None:
+                continue
+            owners = [o.name for o in meta.owner_references or [] if o.kind == "Deployment"]
+            if not owners:
+                continue
+            raw = (meta.annotations or {}).get("deployment.kubernetes.io/revision")
+            revision = int(raw) if raw and str(raw).isdigit() else None
+            pod = rs.spec.template.spec if rs.spec and rs.spec.template else None
+            images = tuple(str(c.image) for c in (pod.containers if pod else None) or [])
+            by_owner.setdefault(owners[0], []).append((revision, meta.creation_timestamp, images))
+    found: list[Rollout] = []
+    for name, sets in by_owner.items():
+        ordered = sorted(sets, key=lambda s: (s[0] or 0, s[1] or datetime.min.replace(tzinfo=UTC)))
+        revision, created, images = ordered[-1]
+        previous = ordered[-2][0] if len(ordered) > 1 else None
+        found.append(Rollout(name, where, revision, created, images, previous))
+    found.sort(key=lambda r: r.created or datetime.min.replace(tzinfo=UTC), reverse=True)
+    return found
+
+
 @contextmanager
 def mapped_errors(api: TimeoutApiClient) -> Iterator[None]:
     """Map ``kubernetes``/``urllib3`` errors raised in the block to ours (scrubbed, short)."""
@@ -198,11 +245,13 @@ def _failure(exc: Exception, api: TimeoutApiClient) -> ClientError:
 __all__ = [
     "BACKEND",
     "KubernetesProbe",
+    "Rollout",
     "TimeoutApiClient",
     "api_client",
     "endpoint",
     "mapped_errors",
     "probe",
+    "rollouts",
     "timeouts",
     "version",
 ]

@@ -4,6 +4,12 @@ The only module that imports ``prometheus_api_client``/``requests``. Every reque
 configured timeout (connect and read) and the bearer token when one is configured; at most one
 retry, on gateway errors only, so a dead server fails fast.
 
+Besides instant queries it serves range queries as pandas DataFrames (:func:`query_range`: long
+ranges split into chunks under Prometheus' 11,000-points-per-series limit, fetched concurrently by a
+bounded thread pool, merged and de-duplicated) and the status endpoints the monitoring-stack
+checks read (:func:`targets`, :func:`rules`, :func:`alerts`, :func:`tsdb_status`,
+:func:`alertmanagers`), each returning the ``data`` member of the answer.
+
 Error mapping (:func:`mapped_errors`)::
 
     connection refused / DNS / HTTP 5xx      -> Unavailable
@@ -16,10 +22,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlparse
 
 import requests
 from prometheus_api_client.exceptions import PrometheusApiClientException
@@ -30,7 +38,14 @@ from noa_lib.clients._errors import failure, safe
 from noa_lib.config import PrometheusSettings
 from noa_lib.errors import ClientError, NotFound, Timeout, Unavailable
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 BACKEND = "Prometheus"
+MAX_POINTS = 11_000
+"""Prometheus refuses range queries with more points per series than this."""
+DEFAULT_WORKERS = 4
+"""Concurrent chunk requests of one :func:`query_range` (bounded: a Prometheus is shared)."""
 _STATUS_RE = re.compile(r"HTTP Status Code (\d{3})")
 
 
@@ -93,15 +108,132 @@ def build_info(prom: PrometheusConnect) -> dict[str, Any]:
     return data
 
 
-def query(prom: PrometheusConnect, promql: str) -> list[dict[str, Any]]:
-    """Evaluate an instant PromQL query; returns the ``result`` list of the answer.
+def api_get(
+    prom: PrometheusConnect, path: str, params: Mapping[str, str] | None = None
+) -> Any:
+    """``GET <url>/api/v1/<path>``; returns the ``data`` member of a successful answer.
+
+    Raises:
+        Unavailable / Timeout / NotFound / ClientError: see the module docstring (a rejected
+            query's message carries Prometheus' own error text).
+    """
+    headers = dict(prom.headers or {})
+    if _loopback(prom.url):  # gzip costs both ends CPU and saves nothing on loopback
+        headers["Accept-Encoding"] = "identity"
+    with mapped_errors(prom):
+        response = prom._session.get(
+            f"{prom.url}/api/v1/{path}",
+            params=dict(params or {}),
+            headers=headers,
+            timeout=prom._timeout,
+        )
+        if response.status_code != 200:
+            raise PrometheusApiClientException(
+                f"HTTP Status Code {response.status_code} ({_error_text(response)})"
+            )
+        body = response.json()
+    if not isinstance(body, dict) or body.get("status") != "success":
+        raise failure(ClientError, BACKEND, prom.url, f"answered {path} without success")
+    return body.get("data")
+
+
+def query(
+    prom: PrometheusConnect, promql: str, *, at: datetime | float | None = None
+) -> list[dict[str, Any]]:
+    """Evaluate an instant PromQL query (now, or ``at``); returns the ``result`` list.
+
+    Each item is ``{"metric": {labels}, "value": [timestamp, "text"]}`` for a vector result.
 
     Raises:
         Unavailable / Timeout / NotFound / ClientError: see the module docstring.
     """
-    with mapped_errors(prom):
-        result = prom.custom_query(query=promql)
+    params = {"query": promql}
+    if at is not None:
+        params["time"] = _timestamp(at)
+    data = api_get(prom, "query", params)
+    result = data.get("result", []) if isinstance(data, dict) else []
+    if isinstance(data, dict) and data.get("resultType") == "scalar":
+        return [{"metric": {}, "value": result}]
     return list(result)
+
+
+def targets(prom: PrometheusConnect) -> dict[str, Any]:
+    """``/api/v1/targets``: ``{"activeTargets": [...], "droppedTargets": [...]}``."""
+    data = api_get(prom, "targets")
+    return data if isinstance(data, dict) else {}
+
+
+def rules(prom: PrometheusConnect) -> list[dict[str, Any]]:
+    """``/api/v1/rules``: the rule groups, each with its rules' health and last error."""
+    data = api_get(prom, "rules")
+    groups = data.get("groups", []) if isinstance(data, dict) else []
+    return list(groups)
+
+
+def alerts(prom: PrometheusConnect) -> list[dict[str, Any]]:
+    """``/api/v1/alerts``: the alerts pending or firing now (labels, state, activeAt, value)."""
+    data = api_get(prom, "alerts")
+    found = data.get("alerts", []) if isinstance(data, dict) else []
+    return list(found)
+
+
+def tsdb_status(prom: PrometheusConnect) -> dict[str, Any]:
+    """``/api/v1/status/tsdb``: head statistics (series, chunks, min/max time) and top series."""
+    data = api_get(prom, "status/tsdb")
+    return data if isinstance(data, dict) else {}
+
+
+def alertmanagers(prom: PrometheusConnect) -> dict[str, Any]:
+    """``/api/v1/alertmanagers``: the Alertmanagers Prometheus sends alerts to."""
+    data = api_get(prom, "alertmanagers")
+    return data if isinstance(data, dict) else {}
+
+
+def query_range(
+    prom: PrometheusConnect,
+    promql: str,
+    start: datetime | float,
+    end: datetime | float,
+    step: float,
+    *,
+    max_points: int = MAX_POINTS,
+    max_workers: int = DEFAULT_WORKERS,
+) -> pd.DataFrame:
+    """Evaluate ``promql`` over ``[start, end]`` every ``step`` seconds as a DataFrame.
+
+    The range is cut into chunks of at most ``max_points`` evaluation points (Prometheus refuses
+    more than 11,000 per series) on the same grid a single request would use, so the merged
+    frame is the one a single request would give. Chunks are fetched concurrently by at most
+    ``max_workers`` threads (1 = sequentially).
+
+    Returns:
+        One float column per series (named by :func:`noa_lib.clients.prometheus_frames.
+        column_names`), a UTC ``DatetimeIndex`` named ``time``; the label set of each column in
+        ``frame.attrs["labels"]`` and the query in ``frame.attrs["promql"]``.
+
+    Raises:
+        ParameterError: non-positive step, end before start, fewer than 1 point per chunk.
+        Unavailable / Timeout / NotFound / ClientError: the first failing chunk's error.
+    """
+    from noa_lib.clients import prometheus_frames as frames
+
+    start_ms, end_ms, step_ms = _ms(start), _ms(end), round(step * 1000)
+    chunks = frames.range_chunks(start_ms, end_ms, step_ms, max_points)
+
+    def fetch(chunk: tuple[int, int]) -> list[dict[str, Any]]:
+        params = {
+            "query": promql,
+            "start": f"{chunk[0] / 1000:.3f}",
+            "end": f"{chunk[1] / 1000:.3f}",
+            "step": f"{step_ms / 1000:.3f}",
+        }
+        data = api_get(prom, "query_range", params)
+        return list(data.get("result", [])) if isinstance(data, dict) else []
+
+    parts = frames.fetch_all(fetch, chunks, max_workers)
+    frame = frames.merge(parts)
+    frame.attrs["promql"] = promql
+    return frame
 
 
 def probe(settings: PrometheusSettings) -> PrometheusProbe:
@@ -124,6 +256,34 @@ def probe(settings: PrometheusSettings) -> PrometheusProbe:
         revision=str(info.get("revision", "")),
         latency_ms=round(latency, 2),
     )
+
+
+def _loopback(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _timestamp(at: datetime | float) -> str:
+    return f"{_ms(at) / 1000:.3f}"
+
+
+def _ms(moment: datetime | float) -> int:
+    """Milliseconds since the epoch (naive datetimes are taken as UTC)."""
+    if isinstance(moment, datetime):
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return round(moment.timestamp() * 1000)
+    return round(float(moment) * 1000)
+
+
+def _error_text(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return repr(response.text[:200])
+    if isinstance(body, dict) and body.get("error"):
+        return f"{body.get('errorType', 'error')}: {body['error']}"
+    return repr(response.text[:200])
 
 
 @contextmanager
@@ -180,4 +340,22 @@ def _failure(exc: Exception, prom: PrometheusConnect) -> ClientError:
     return failure(ClientError, BACKEND, where, f"request failed: {exc}", secrets)
 
 
-__all__ = ["BACKEND", "PrometheusProbe", "build", "build_info", "mapped_errors", "probe", "query"]
+__all__ = [
+    "BACKEND",
+    "DEFAULT_WORKERS",
+    "MAX_POINTS",
+    "PrometheusConnect",
+    "PrometheusProbe",
+    "alertmanagers",
+    "alerts",
+    "api_get",
+    "build",
+    "build_info",
+    "mapped_errors",
+    "probe",
+    "query",
+    "query_range",
+    "rules",
+    "targets",
+    "tsdb_status",
+]

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from noa_lib.errors import StepFailed
+
 
 class Status(StrEnum):
     """How a check came out, ordered from best to worst by :attr:`severity`."""
@@ -76,4 +78,19 @@ def worst(findings: Iterable[Finding]) -> Status:
     return result
 
 
-__all__ = ["Finding", "Status", "worst"]
+def require_ok(findings: Iterable[Finding], *, fail_on: Status = Status.CRITICAL) -> None:
+    """Fail the step when any finding is at or beyond ``fail_on`` (default ``critical``).
+
+    Raises:
+        StepFailed: naming every failed check and its message, e.g.
+            ``"1 check failed: integrity — the stored dump does not match its manifest…"``.
+    """
+    failed = [f for f in findings if f.status.severity >= fail_on.severity > 0]
+    if not failed:
+        return
+    details = "; ".join(f"{f.check} ({f.status}) — {f.message}" for f in failed)
+    noun = "check" if len(failed) == 1 else "checks"
+    raise StepFailed(f"{len(failed)} {noun} failed: {details}")
+
+
+__all__ = ["Finding", "Status", "require_ok", "worst"]

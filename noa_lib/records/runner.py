@@ -161,7 +161,7 @@ def run(request: RunRequest, *, progress: Callable[[str], None] | None = None) -
     workdir = Path(tempfile.mkdtemp(prefix="noa-run-"))  # 0700: unredacted output stays private
     try:
         raw_out = workdir / "executed.ipynb"
-        error, exit_code = _execute(runbook, prepared, raw_out, request, config, say)
+        error, exit_code = _execute(runbook, prepared, raw_out, request, reports_dir, say)
         ended = datetime.now(UTC)
         notebook = _load_output(raw_out, runbook)
     finally:
@@ -222,7 +222,7 @@ def _execute(
     prepared: Prepared,
     out: Path,
     request: RunRequest,
-    config: Config,
+    reports_dir: Path,
     say: Callable[[str], None],
 ) -> tuple[dict[str, Any] | None, ExitCode]:
     """Run papermill; return (error description or None, exit code)."""
@@ -230,7 +230,10 @@ def _execute(
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
-    env = {"NOA_CONFIG": str(config.source)} if config.source else {}
+    # the kernel sees the same configuration and records root as this run
+    env = {"NOA_REPORTS_DIR": str(reports_dir)}
+    if prepared.config.source:
+        env["NOA_CONFIG"] = str(prepared.config.source)
     # papermill warns about parameters it cannot infer (quoted Literal types): we validated them
     logging.getLogger("papermill").setLevel(logging.ERROR)
     try:

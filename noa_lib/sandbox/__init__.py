@@ -2,17 +2,29 @@
 
 On loopback, under a state directory (default ``<project root>/.sandbox``, or ``NOA_SANDBOX_DIR``):
 
-- PostgreSQL (a real server, password auth, WAL archiving) with database ``noa``: a NOA-like
-  schema and ~510k generated rows, owned by the login role ``noa_ops``;
+- PostgreSQL (a real server, password auth) with database ``noa``: a NOA-like schema and ~510k
+  generated rows, owned by the login role ``noa_ops``; WAL archived into ``noa-backups`` by
+  ``wal-push`` (:mod:`.walarchive`: curl SigV4, never overwrites) and a base backup taken when
+  the cluster has none, so point-in-time recovery works from the first ``up``;
 - an S3 endpoint (SeaweedFS) enforcing generated credentials, with buckets ``noa-backups``
-  (versioned) and ``noa-records``.
+  (versioned) and ``noa-records``;
+- the simulated NOA Server (:mod:`.simulator`): ``/metrics`` of pods api-0..2, worker-0..1 and
+  web-0 with daily/weekly traffic, driven by a scenario (``noa sandbox scenario NAME``,
+  :mod:`.scenarios`);
+- Prometheus (a real server, :mod:`.prometheus`) scraping it every 2 s, with 91 days of history
+  backfilled on the first start (:mod:`.history`: seasonality, growth, three past incidents at
+  known times) and NOA's alert rules from ``deploy/prometheus/alerts.yml``;
+- optionally Alertmanager (:mod:`.alertmanager`, ``up --with-alertmanager``) routing alerts to
+  ``noa alerts serve``.
 
 While it runs, ``<state_dir>/target.toml`` publishes the ``sandbox`` target (secrets as ``file:``
 references), which the repository's ``noa.toml`` includes. Nothing in ``noa_lib.ops`` or
 ``noa_lib.clients`` imports this package.
 
-Modules: ``manager`` (up/down/status), ``postgres``, ``seed`` (+ ``schema.sql``, ``data.sql``),
-``seaweed``, ``processes``, ``state``, ``credentials``, ``target``, ``layout``, ``models``.
+Modules: ``manager`` (up/down/status), ``postgres``, ``walarchive``, ``seed`` (+ ``schema.sql``,
+``data.sql``), ``seaweed``, ``monitoring`` (Prometheus, simulator, Alertmanager orchestration),
+``prometheus``, ``alertmanager``, ``history`` (+ ``history_series``), ``scenarios``, ``simulator/``,
+``processes``, ``state``, ``credentials``, ``target``, ``layout``, ``models``.
 """
 
 from __future__ import annotations
@@ -20,12 +32,14 @@ from __future__ import annotations
 from noa_lib.sandbox.layout import default_state_dir
 from noa_lib.sandbox.manager import down, status, up
 from noa_lib.sandbox.models import SandboxStatus, ServiceStatus
+from noa_lib.sandbox.scenarios import set_scenario
 
 __all__ = [
     "SandboxStatus",
     "ServiceStatus",
     "default_state_dir",
     "down",
+    "set_scenario",
     "status",
     "up",
 ]

@@ -7,11 +7,14 @@
       target.toml         the published ``sandbox`` target (only while services run)
       .lock               fcntl lock guarding up/down
       secrets/            generated passwords and keys (0700; files 0600)
-      logs/               postgres.log, s3.log
+      logs/               <service>.log (postgres, s3, prometheus, simulator, alertmanager)
       pg/data/            the PostgreSQL cluster (owned by ``postgres`` when run as root)
       pg/run/             its unix socket
-      wal_archive/        archived WAL segments (archive_command target)
+      pg/tools/           wal-push (archive_command: WAL to the S3 backup bucket) + its S3 key
       s3/data/            SeaweedFS data
+      prometheus/         prometheus.yml, rules/ (checked copy of alerts.yml), data/ (TSDB)
+      alertmanager/       alertmanager.yml and its data (only with --with-alertmanager)
+      simulator/world.json  what the simulated NOA Server does (scenario, pods, releases)
 """
 
 from __future__ import annotations
@@ -82,8 +85,8 @@ class Layout:
         return self.pg_dir / "run"
 
     @property
-    def wal_archive(self) -> Path:
-        return self.root / "wal_archive"
+    def pg_tools(self) -> Path:
+        return self.pg_dir / "tools"
 
     @property
     def s3_dir(self) -> Path:
@@ -93,6 +96,34 @@ class Layout:
     def s3_data(self) -> Path:
         return self.s3_dir / "data"
 
+    @property
+    def prometheus_dir(self) -> Path:
+        return self.root / "prometheus"
+
+    @property
+    def prometheus_data(self) -> Path:
+        return self.prometheus_dir / "data"
+
+    @property
+    def prometheus_config(self) -> Path:
+        return self.prometheus_dir / "prometheus.yml"
+
+    @property
+    def prometheus_rules(self) -> Path:
+        return self.prometheus_dir / "rules"
+
+    @property
+    def alertmanager_dir(self) -> Path:
+        return self.root / "alertmanager"
+
+    @property
+    def simulator_dir(self) -> Path:
+        return self.root / "simulator"
+
+    @property
+    def world_file(self) -> Path:
+        return self.simulator_dir / "world.json"
+
     def log(self, service: str) -> Path:
-        """Log file of ``service`` (``postgres`` or ``s3``)."""
+        """Log file of ``service`` (``postgres``, ``s3``, ``prometheus``, ``simulator``…)."""
         return self.logs_dir / f"{service}.log"

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
+from noa_lib.clients import pgserver
 from noa_lib.errors import NoaError, PreconditionFailed, Unavailable
-from noa_lib.sandbox import postgres, processes, seaweed, seed, target
+from noa_lib.sandbox import monitoring, postgres, processes, seaweed, seed, target, walarchive
 from noa_lib.sandbox.credentials import Credentials, ensure_credentials, load_credentials, scrub
+from noa_lib.sandbox.history import describe as describe_history
 from noa_lib.sandbox.layout import Layout, default_state_dir
 from noa_lib.sandbox.models import SandboxStatus, ServiceStatus
 from noa_lib.sandbox.state import (
@@ -47,11 +49,26 @@ def status(state_dir: Path | None = None) -> SandboxStatus:
     return _observe(layout, load_state(layout.state_file))
 
 
-def up(state_dir: Path | None = None, *, progress: Progress | None = None) -> SandboxStatus:
-    """Start the sandbox (PostgreSQL with NOA data, S3) and publish the ``sandbox`` target.
+def up(
+    state_dir: Path | None = None,
+    *,
+    progress: Progress | None = None,
+    with_alertmanager: bool | None = None,
+    alert_webhook: str | None = None,
+    load_data: bool = True,
+) -> SandboxStatus:
+    """Start the sandbox and publish the ``sandbox`` target.
 
-    A no-op when everything already runs; crashed services are restarted with their data. Lines
-    for a human go to ``progress``.
+    PostgreSQL with NOA data, S3, the simulated NOA Server and Prometheus (history backfilled on
+    the first start); Alertmanager too when ``with_alertmanager`` (remembered until changed;
+    ``None`` keeps the last choice, or ``NOA_SANDBOX_ALERTMANAGER=1``), routing alerts to
+    ``alert_webhook`` (default: ``noa alerts serve`` on port 9095).
+
+    A no-op when everything already runs (changed alert rules are reloaded); crashed services are
+    restarted with their data. Lines for a human go to ``progress``. ``load_data=False`` skips
+    loading the NOA schema and data into a fresh cluster (tests that only need a server; a later
+    ``up`` loads it). WAL is archived into the backup bucket and, when the cluster has no base
+    backup there yet, one is taken, so PITR works from the first ``up``.
 
     Returns:
         The status after start-up (healthy).
@@ -67,9 +84,21 @@ def up(state_dir: Path | None = None, *, progress: Progress | None = None) -> Sa
     with exclusive_lock(layout.lock_file):
         state = load_state(layout.state_file)
         current = _observe(layout, state)
-        if current.healthy:
+        opts = monitoring.options(
+            state, with_alertmanager=with_alertmanager, webhook=alert_webhook
+        )
+        if current.healthy and monitoring.settled(state, opts):
+            state = monitoring.start(layout, state, opts, monitoring.Pending(None, None), say)
+            save_state(layout.state_file, state)
             if current.target_file is None:
-                target.publish(layout.target_file, _port(state.postgres), _port(state.s3))
+                _publish(layout, state)
+            creds = ensure_credentials(layout.secrets_dir)
+            try:
+                _reconcile_archiving(layout, state, creds, say)
+                _ensure_base_backup(layout, say)
+            except NoaError as exc:
+                exc.args = (scrub(str(exc), creds.values()),)
+                raise
             say("sandbox already running")
             return _observe(layout, state)
         for svc in current.services:
@@ -77,7 +106,7 @@ def up(state_dir: Path | None = None, *, progress: Progress | None = None) -> Sa
                 say(f"{svc.name} crashed; restarting it")
         creds = _prepare(layout)
         try:
-            state = _start_all(layout, state, current, creds, say)
+            state = _start_all(layout, state, current, creds, opts, say, load_data=load_data)
         except NoaError as exc:
             exc.args = (scrub(str(exc), creds.values()),)
             raise
@@ -104,18 +133,21 @@ def down(state_dir: Path | None = None, *, progress: Progress | None = None) -> 
         target.withdraw(layout.target_file)
         s3 = state.s3
         pg = state.postgres
-        if not (s3.wanted or pg.wanted or _alive(s3) or _alive(pg)):
+        if not (s3.wanted or pg.wanted or _alive(s3) or _alive(pg) or monitoring.wanted(state)):
             say("sandbox is not running")
             return _observe(layout, state)
+        state, monitoring_survivors = monitoring.stop(state, say)
+        # PostgreSQL first: its shutdown checkpoint archives the last WAL segment to S3
+        if _alive(pg):
+            say("stopping PostgreSQL…")
+            _stop_postgres(layout, pg)
         if _alive(s3) and s3.pid is not None:
             say("stopping SeaweedFS…")
             processes.terminate_group(s3.pid, s3.pid_start)
         if s3.port is not None:
             seaweed.remove_stale_sockets(s3.port)
-        if _alive(pg):
-            say("stopping PostgreSQL…")
-            _stop_postgres(layout, pg)
         survivors = [name for name, rec in (("s3", s3), ("postgres", pg)) if _alive(rec)]
+        survivors += monitoring_survivors
         # Forget the pids of what stopped; keep a survivor's so status and down still see it.
         state = replace(
             state,
@@ -150,10 +182,11 @@ def _port(record: ServiceRecord) -> int:
 
 def _prepare(layout: Layout) -> Credentials:
     """Checks and set-up that precede any start."""
-    postgres.find_binaries()  # fail early with the install hint
+    pgserver.find_binaries()  # fail early with the install hint
     seaweed.find_weed()
+    walarchive.check_tools()
     postgres.validate_location(layout)
-    postgres.check_traversable(layout.root, postgres.run_as())
+    pgserver.check_traversable(layout.root, pgserver.run_as())
     layout.logs_dir.mkdir(mode=0o755, exist_ok=True)
     layout.s3_dir.mkdir(mode=0o700, exist_ok=True)
     return ensure_credentials(layout.secrets_dir)
@@ -164,33 +197,46 @@ def _start_all(
     state: SandboxState,
     current: SandboxStatus,
     creds: Credentials,
+    opts: monitoring.Options,
     say: Progress,
+    *,
+    load_data: bool = True,
 ) -> SandboxState:
     started: list[str] = []
+    pending = monitoring.begin(layout, state, say)  # the history backfill overlaps the seeding
     try:
         if current.service("s3").state != "running":
             state = _start_s3(layout, state, creds, say)
             started.append("s3")
             save_state(layout.state_file, state)
+            s3 = state.s3
+            if s3.pid is not None and s3.pid_start is not None:
+                # before PostgreSQL starts: its archive_command needs the bucket
+                seaweed.wait_ready(
+                    _port(s3), creds, s3.pid, s3.pid_start, layout.log("s3"), layout.s3_data
+                )
+        base = _port(state.s3)
+        seaweed.ensure_buckets(base, creds)
+        say(f"S3 ready on {seaweed.endpoint_url(base)}")
         if current.service("postgres").state != "running":
             state = _start_postgres(layout, state, creds, say)
             started.append("postgres")
             save_state(layout.state_file, state)
         pg_port = _port(state.postgres)
-        if not state.seeded:
+        if not load_data and not state.seeded:
+            seed.seed(pg_port, creds, progress=say, with_data=False)  # role + empty database
+        elif not state.seeded:
             rows = seed.seed(pg_port, creds, progress=say)
             state = replace(state, seeded=True, seed_rows=rows)
             save_state(layout.state_file, state)
         say(f"PostgreSQL ready on {processes.LOOPBACK}:{pg_port}")
-        s3 = state.s3
-        base = _port(s3)
-        if "s3" in started and s3.pid is not None and s3.pid_start is not None:
-            seaweed.wait_ready(base, creds, s3.pid, s3.pid_start, layout.log("s3"), layout.s3_data)
-        seaweed.ensure_buckets(base, creds)
-        say(f"S3 ready on {seaweed.endpoint_url(base)}")
-        target.publish(layout.target_file, pg_port, base)
+        _reconcile_archiving(layout, state, creds, say)  # S3 may have moved while PG ran
+        state = monitoring.start(layout, state, opts, pending, say)
+        _publish(layout, state)
+        _ensure_base_backup(layout, say)
         return state
     except BaseException:
+        pending.abandon()
         target.withdraw(layout.target_file)
         if "postgres" in started:
             _stop_postgres(layout, state.postgres)
@@ -227,8 +273,8 @@ def _start_s3(
 def _start_postgres(
     layout: Layout, state: SandboxState, creds: Credentials, say: Progress
 ) -> SandboxState:
-    bins = postgres.find_binaries()
-    who = postgres.run_as()
+    bins = pgserver.find_binaries()
+    who = pgserver.run_as()
     old = state.postgres
     if old.pid is not None:
         postgres.stop(bins, layout, who, old.pid, old.pid_start)
@@ -239,6 +285,7 @@ def _start_postgres(
         postgres.initdb(bins, layout, who, creds.pg_superuser_password)
         state = replace(state, seeded=False, seed_rows=0)
     port = processes.choose_ports(old.port, 1, low=PG_PORTS[0], high=PG_PORTS[1])
+    _configure_archive(layout, bins, who, state, creds)
     postgres.write_config(bins, layout, who, port)
     say(f"starting PostgreSQL on {processes.LOOPBACK}:{port}…")
     pid, started = postgres.start(bins, layout, who)
@@ -248,16 +295,74 @@ def _start_postgres(
     return state.with_service("postgres", record)
 
 
+def _configure_archive(
+    layout: Layout,
+    bins: pgserver.PgBinaries,
+    who: pgserver.RunAs,
+    state: SandboxState,
+    creds: Credentials,
+) -> bool:
+    """Write ``wal-push`` for the current S3 endpoint and this cluster; True when it changed."""
+    system_id = pgserver.controldata(bins, layout.pg_data).get("Database system identifier", "")
+    if not system_id.isdigit():
+        raise PreconditionFailed(f"pg_controldata of {layout.pg_data} shows no system identifier")
+    dest = walarchive.ArchiveDestination(
+        endpoint=seaweed.endpoint_url(_port(state.s3)),
+        bucket=seaweed.BACKUP_BUCKET,
+        region=seaweed.REGION,
+        system_identifier=system_id,
+    )
+    return walarchive.configure(
+        layout,
+        who,
+        dest,
+        access_key_id=creds.s3_access_key_id,
+        secret_access_key=creds.s3_secret_access_key,
+    )
+
+
+def _reconcile_archiving(
+    layout: Layout, state: SandboxState, creds: Credentials, say: Progress
+) -> None:
+    """Keep a running server archiving to the current S3 endpoint with the current settings.
+
+    ``wal-push`` is read at every call, so rewriting it is enough when S3 moved; a changed
+    ``archive_command`` (e.g. a sandbox from before WAL went to S3) needs a configuration reload.
+    """
+    bins = pgserver.find_binaries()
+    who = pgserver.run_as()
+    _configure_archive(layout, bins, who, state, creds)
+    if postgres.write_config(bins, layout, who, _port(state.postgres)):
+        say("PostgreSQL settings changed (WAL archiving to S3); reloading them")
+        postgres.reload(bins, layout, who)
+
+
+def _ensure_base_backup(layout: Layout, say: Progress) -> None:
+    """Take a base backup when the cluster has none in the bucket, as production would have.
+
+    With it, PITR and the WAL checks have something real to work on from the first ``up``.
+    """
+    from noa_lib.config import load_config
+    from noa_lib.ops.backup import basebackup, wal_catalog
+
+    sandbox = load_config(layout.target_file, env={}).target(target.TARGET_NAME)
+    if wal_catalog.load_catalog(sandbox).base_backups:
+        return
+    say("taking a first base backup of the cluster into the backup bucket (for PITR)…")
+    result = basebackup.take_base_backup(sandbox)
+    say(f"base backup {result.backup.stamp} stored ({result.backup.size_bytes >> 20} MB)")
+
+
 def _stop_postgres(layout: Layout, record: ServiceRecord) -> None:
     if record.pid is None:
         return
-    bins: postgres.PgBinaries | None
+    bins: pgserver.PgBinaries | None
     try:
-        bins = postgres.find_binaries()
-        who = postgres.run_as()
+        bins = pgserver.find_binaries()
+        who = pgserver.run_as()
     except PreconditionFailed:
         # binaries gone: fall back to signals (root may signal the postgres user's processes)
-        bins, who = None, postgres.RunAs(uid=0, gid=0, switch_user=False)
+        bins, who = None, pgserver.RunAs(uid=0, gid=0, switch_user=False)
     postgres.stop(bins, layout, who, record.pid, record.pid_start)
 
 
@@ -284,9 +389,50 @@ def _observe(layout: Layout, state: SandboxState) -> SandboxStatus:
             layout.log("s3"),
             secret_values,
         ),
+        *(_observe_monitoring(layout, state, obs, secret_values)
+          for obs in monitoring.observe(state)),
     )
     target_file = layout.target_file if layout.target_file.is_file() else None
-    return SandboxStatus(state_dir=layout.root, services=services, target_file=target_file)
+    record = state.history
+    return SandboxStatus(
+        state_dir=layout.root,
+        services=services,
+        target_file=target_file,
+        history=None if record is None else {"summary": describe_history(record),
+                                             **asdict(record)},
+        scenario=monitoring.scenario_name(layout),
+    )
+
+
+def _observe_monitoring(
+    layout: Layout, state: SandboxState, obs: monitoring.Observed, secret_values: tuple[str, ...]
+) -> ServiceStatus:
+    status = _observe_one(
+        obs.name, obs.record, obs.port, obs.endpoint, layout.log(obs.name), secret_values
+    )
+    if status.state == "running":
+        extra = {
+            "prometheus": None if state.history is None else describe_history(state.history),
+            "simulator": f"scenario {monitoring.scenario_name(layout) or 'normal'}",
+            "alertmanager": f"alerts to {state.alert_webhook}" if state.alert_webhook else None,
+        }[obs.name]
+        if extra:
+            status = replace(status, detail=f"{status.detail}; {extra}")
+    elif status.state == "stopped" and obs.optional:
+        status = replace(status, detail="optional: `noa sandbox up --with-alertmanager`")
+    return replace(status, optional=obs.optional)
+
+
+def _publish(layout: Layout, state: SandboxState) -> None:
+    """Write ``target.toml`` for the running services."""
+    prometheus_url, alertmanager_url = monitoring.urls(state)
+    target.publish(
+        layout.target_file,
+        _port(state.postgres),
+        _port(state.s3),
+        prometheus_url=prometheus_url,
+        alertmanager_url=alertmanager_url,
+    )
 
 
 def _observe_one(

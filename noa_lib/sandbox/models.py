@@ -22,6 +22,7 @@ class ServiceStatus:
     pid: int | None
     endpoint: str | None
     detail: str
+    optional: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping of the fields."""
@@ -31,6 +32,7 @@ class ServiceStatus:
             "pid": self.pid,
             "endpoint": self.endpoint,
             "detail": self.detail,
+            "optional": self.optional,
         }
 
 
@@ -39,16 +41,23 @@ class SandboxStatus:
     """The state of the whole sandbox in ``state_dir``.
 
     ``target_file`` is the published ``target.toml`` when it exists, else ``None``.
+    ``history`` describes the backfilled Prometheus history (span, past incidents with their
+    times, past releases) once it exists; ``scenario`` is the simulated NOA Server's current
+    scenario (``None`` before the first ``up``).
     """
 
     state_dir: Path
     services: tuple[ServiceStatus, ...]
     target_file: Path | None
+    history: dict[str, Any] | None = None
+    scenario: str | None = None
 
     @property
     def healthy(self) -> bool:
-        """True when every service is running."""
-        return bool(self.services) and all(s.state == "running" for s in self.services)
+        """True when every service is running (an optional one may also be stopped)."""
+        return bool(self.services) and all(
+            s.state == "running" or (s.optional and s.state == "stopped") for s in self.services
+        )
 
     def service(self, name: str) -> ServiceStatus:
         """The status of the service called ``name``.
@@ -68,4 +77,6 @@ class SandboxStatus:
             "healthy": self.healthy,
             "target_file": None if self.target_file is None else str(self.target_file),
             "services": [s.to_dict() for s in self.services],
+            "scenario": self.scenario,
+            "history": self.history,
         }

@@ -3,163 +3,32 @@
 As root the server binaries run as the ``postgres`` system user (``initdb`` refuses root) through
 ``runuser -u postgres -- …``; otherwise they run as the current user. Authentication is
 scram-sha-256 everywhere (no trust), the server listens on 127.0.0.1 only, and WAL archiving
-copies finished segments into ``<state_dir>/wal_archive``.
+stores finished segments in the S3 backup bucket through ``wal-push`` (see
+:mod:`noa_lib.sandbox.walarchive`). Binaries and the server's OS user come from
+:mod:`noa_lib.clients.pgserver`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import grp
 import os
-import pwd
-import re
 import shutil
 import signal
 import subprocess
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from noa_lib.clients.pgserver import PgBinaries, RunAs
 from noa_lib.errors import PreconditionFailed, Unavailable
-from noa_lib.sandbox import processes
+from noa_lib.sandbox import processes, walarchive
 from noa_lib.sandbox.layout import Layout
 
 if TYPE_CHECKING:
     import psycopg
 
 SUPERUSER = "postgres"
-SYSTEM_USER = "postgres"
 CONF_NAME = "noa_sandbox.conf"
-INSTALL_HINT = "install with `apt-get install -y postgresql` or run `make bootstrap`"
 _SOCKET_PATH_MAX = 107
-
-
-@dataclass(frozen=True)
-class PgBinaries:
-    """Where the PostgreSQL server binaries live, and their version (e.g. ``15.18``)."""
-
-    bindir: Path
-    version: str
-
-    def tool(self, name: str) -> str:
-        return str(self.bindir / name)
-
-
-@dataclass(frozen=True)
-class RunAs:
-    """Who runs the server binaries: the ``postgres`` system user when we are root."""
-
-    uid: int
-    gid: int
-    switch_user: bool
-
-    def argv(self, args: Sequence[str]) -> list[str]:
-        """``args`` wrapped in ``runuser`` when the user must be switched."""
-        if not self.switch_user:
-            return list(args)
-        runuser = shutil.which("runuser") or "/usr/sbin/runuser"
-        return [runuser, "-u", SYSTEM_USER, "--", *args]
-
-    def own(self, path: Path) -> None:
-        """Give ``path`` to the server's user (no-op when not switching users)."""
-        if self.switch_user:
-            os.chown(path, self.uid, self.gid)
-
-
-def find_binaries() -> PgBinaries:
-    """The newest PostgreSQL server binaries on this machine.
-
-    Looks in ``/usr/lib/postgresql/*/bin`` (highest version), then ``pg_config --bindir``, then
-    ``PATH``.
-
-    Raises:
-        PreconditionFailed: no ``initdb``/``pg_ctl``/``postgres`` found.
-    """
-    candidates: list[Path] = []
-    versioned = []
-    for bindir in Path("/usr/lib/postgresql").glob("*/bin"):
-        with contextlib.suppress(ValueError):
-            versioned.append((float(bindir.parent.name), bindir))
-    candidates.extend(b for _, b in sorted(versioned, reverse=True))
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run(  # noqa: S603
-                [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=True
-            ).stdout.strip()
-            if out:
-                candidates.append(Path(out))
-    initdb = shutil.which("initdb")
-    if initdb:
-        candidates.append(Path(initdb).resolve().parent)
-    for bindir in candidates:
-        if all(os.access(bindir / tool, os.X_OK) for tool in ("initdb", "pg_ctl", "postgres")):
-            return PgBinaries(bindir=bindir, version=_server_version(bindir))
-    raise PreconditionFailed(f"PostgreSQL binaries not found; {INSTALL_HINT}")
-
-
-def _server_version(bindir: Path) -> str:
-    try:
-        out = subprocess.run(  # noqa: S603
-            [str(bindir / "postgres"), "--version"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise PreconditionFailed(
-            f"{bindir}/postgres does not run ({exc}); {INSTALL_HINT}"
-        ) from None
-    match = re.search(r"(\d+(?:\.\d+)*)", out)
-    return match.group(1) if match else out.strip()
-
-
-def run_as() -> RunAs:
-    """How to run server binaries from this process.
-
-    Raises:
-        PreconditionFailed: running as root but there is no ``postgres`` system user.
-    """
-    if os.geteuid() != 0:
-        return RunAs(uid=os.geteuid(), gid=os.getegid(), switch_user=False)
-    try:
-        entry = pwd.getpwnam(SYSTEM_USER)
-    except KeyError:
-        raise PreconditionFailed(
-            "running as root needs a `postgres` system user to own the cluster; "
-            f"{INSTALL_HINT} (it creates the user)"
-        ) from None
-    return RunAs(uid=entry.pw_uid, gid=entry.pw_gid, switch_user=True)
-
-
-def check_traversable(path: Path, who: RunAs) -> None:
-    """Make sure the server's user can reach ``path`` through every parent directory.
-
-    Raises:
-        PreconditionFailed: a parent directory does not let that user through (names it).
-    """
-    if not who.switch_user:
-        return
-    groups = {who.gid, *(g.gr_gid for g in _groups_of(SYSTEM_USER))}
-    for directory in [path, *path.parents]:
-        st = directory.stat()
-        if st.st_uid == who.uid:
-            ok = bool(st.st_mode & 0o100)
-        elif st.st_gid in groups:
-            ok = bool(st.st_mode & 0o010)
-        else:
-            ok = bool(st.st_mode & 0o001)
-        if not ok:
-            raise PreconditionFailed(
-                f"the `{SYSTEM_USER}` user cannot enter {directory}, so PostgreSQL cannot use "
-                f"{path}; run `chmod o+x {directory}` or choose another NOA_SANDBOX_DIR"
-            )
-
-
-def _groups_of(user: str) -> list[grp.struct_group]:
-    return [g for g in grp.getgrall() if user in g.gr_mem]
 
 
 def validate_location(layout: Layout) -> None:
@@ -178,8 +47,8 @@ def validate_location(layout: Layout) -> None:
 
 def prepare_dirs(layout: Layout, who: RunAs) -> None:
     """Create the server's directories and log file, owned by the server's user."""
-    for directory, mode in ((layout.pg_dir, 0o700), (layout.wal_archive, 0o700)):
-        directory.mkdir(mode=mode, parents=True, exist_ok=True)
+    for directory in (layout.pg_dir, layout.pg_tools):
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         who.own(directory)
     layout.pg_run.mkdir(mode=0o755, exist_ok=True)
     who.own(layout.pg_run)
@@ -242,21 +111,19 @@ def initdb(bins: PgBinaries, layout: Layout, who: RunAs, superuser_password: str
         )
 
 
-def write_config(bins: PgBinaries, layout: Layout, who: RunAs, port: int) -> None:
-    """(Re)write the sandbox settings and ``pg_hba.conf`` for a server on ``port``."""
+def write_config(bins: PgBinaries, layout: Layout, who: RunAs, port: int) -> bool:
+    """(Re)write the sandbox settings and ``pg_hba.conf`` for a server on ``port``.
+
+    WAL goes to S3 through ``wal-push`` (:func:`noa_lib.sandbox.walarchive.archive_command`);
+    write the script with :func:`noa_lib.sandbox.walarchive.configure` before the server starts.
+
+    Returns:
+        True when a file changed (a running server then needs :func:`reload`).
+    """
     validate_location(layout)
     socket_dir = str(layout.pg_run)
     if len(socket_dir) + len("/.s.PGSQL.65535") > _SOCKET_PATH_MAX:
         socket_dir = ""  # path too long for a unix socket: TCP only
-    archive = layout.wal_archive
-    # Never overwrite an archived segment; copy via a temporary name so a crash mid-copy leaves no
-    # truncated segment; succeed if an identical copy exists (a crash between copy and PG noting
-    # it would otherwise block archiving forever).
-    dest = f"'{archive}/%f'"
-    archive_command = (
-        f"test ! -f {dest} && cp %p '{archive}/%f.part' && mv '{archive}/%f.part' {dest}"
-        f" || cmp -s %p {dest}"
-    )
     settings: dict[str, str | int] = {
         "listen_addresses": "127.0.0.1",
         "port": port,
@@ -265,7 +132,7 @@ def write_config(bins: PgBinaries, layout: Layout, who: RunAs, port: int) -> Non
         "password_encryption": "scram-sha-256",
         "wal_level": "replica",
         "archive_mode": "on",
-        "archive_command": archive_command,
+        "archive_command": walarchive.archive_command(layout),
         "archive_timeout": 60,
         "max_wal_senders": 5,
         "logging_collector": "off",
@@ -285,13 +152,14 @@ def write_config(bins: PgBinaries, layout: Layout, who: RunAs, port: int) -> Non
             lines.append(f"{key} = {value}\n")
         else:
             lines.append(f"{key} = '{value.replace(chr(39), chr(39) * 2)}'\n")
-    _write_owned(layout.pg_data / CONF_NAME, "".join(lines), who)
+    changed = _write_if_changed(layout.pg_data / CONF_NAME, "".join(lines), who)
 
     main_conf = layout.pg_data / "postgresql.conf"
     include = f"include_if_exists = '{CONF_NAME}'\n"
     text = main_conf.read_text()
     if include not in text:
         _write_owned(main_conf, text + "\n" + include, who)
+        changed = True
 
     hba = (
         "# Written by `noa sandbox up`: password (scram-sha-256) authentication only.\n"
@@ -301,7 +169,40 @@ def write_config(bins: PgBinaries, layout: Layout, who: RunAs, port: int) -> Non
         "local   replication  all                 scram-sha-256\n"
         "host    replication  all   127.0.0.1/32  scram-sha-256\n"
     )
-    _write_owned(layout.pg_data / "pg_hba.conf", hba, who)
+    return _write_if_changed(layout.pg_data / "pg_hba.conf", hba, who) or changed
+
+
+def reload(bins: PgBinaries, layout: Layout, who: RunAs) -> None:
+    """Make the running server re-read its configuration (``pg_ctl reload``).
+
+    Raises:
+        Unavailable: pg_ctl failed (no server running in the data directory…).
+    """
+    result = subprocess.run(
+        who.argv([bins.tool("pg_ctl"), "reload", "-D", str(layout.pg_data), "-s"]),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=layout.pg_dir,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise Unavailable(
+            f"pg_ctl reload failed (exit {result.returncode}): "
+            f"{(result.stdout + result.stderr).strip()[-500:]}",
+            backend="postgres",
+        )
+
+
+def _write_if_changed(path: Path, text: str, who: RunAs) -> bool:
+    try:
+        if path.read_text() == text:
+            return False
+    except OSError:
+        pass
+    _write_owned(path, text, who)
+    return True
 
 
 def extension_available(bins: PgBinaries, name: str) -> bool:

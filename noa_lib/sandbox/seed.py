@@ -39,10 +39,14 @@ def sql_text(name: str) -> str:
     return resources.files("noa_lib.sandbox").joinpath(name).read_text(encoding="utf-8")
 
 
-def seed(port: int, creds: Credentials, *, progress: Callable[[str], None]) -> int:
+def seed(
+    port: int, creds: Credentials, *, progress: Callable[[str], None], with_data: bool = True
+) -> int:
     """Create role, database, schema and data on a fresh cluster; return the number of rows.
 
     Safe to re-run after an interrupted attempt: the database is dropped and re-created.
+    ``with_data=False`` only makes sure the role and an (empty) database exist, keeping an
+    existing database as it is, and returns 0.
 
     Raises:
         Unavailable: the server cannot be reached or a statement failed.
@@ -50,7 +54,7 @@ def seed(port: int, creds: Credentials, *, progress: Callable[[str], None]) -> i
     import psycopg  # not at module import: keeps `import noa_lib.sandbox` light
 
     try:
-        return _seed(port, creds, progress)
+        return _seed(port, creds, progress, with_data)
     except psycopg.Error as exc:
         message = scrub(str(exc), creds.values())
         raise Unavailable(
@@ -58,7 +62,9 @@ def seed(port: int, creds: Credentials, *, progress: Callable[[str], None]) -> i
         ) from None
 
 
-def _seed(port: int, creds: Credentials, progress: Callable[[str], None]) -> int:
+def _seed(
+    port: int, creds: Credentials, progress: Callable[[str], None], with_data: bool = True
+) -> int:
     from psycopg import sql
 
     with postgres.connect(
@@ -79,14 +85,17 @@ def _seed(port: int, creds: Credentials, progress: Callable[[str], None]) -> int
                 su.execute(
                     sql.SQL("GRANT {} TO {}").format(sql.Identifier(role), sql.Identifier(OPS_ROLE))
                 )
-        su.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE))
-        )
-        su.execute(
-            sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                sql.Identifier(DATABASE), sql.Identifier(OPS_ROLE)
+        present = su.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
+        keep = not with_data and present.fetchone() is not None
+        if not keep:
+            su.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE))
             )
-        )
+            su.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(DATABASE), sql.Identifier(OPS_ROLE)
+                )
+            )
         preload = su.execute("SHOW shared_preload_libraries").fetchone()
     stat_statements = preload is not None and "pg_stat_statements" in str(preload[0])
 
@@ -103,6 +112,8 @@ def _seed(port: int, creds: Credentials, progress: Callable[[str], None]) -> int
         if stat_statements:
             su_noa.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
 
+    if not with_data:
+        return 0
     progress(f"loading NOA schema and data ({APPROX_ROWS} rows)…")
     with postgres.connect(
         port, user=OPS_ROLE, password=creds.pg_password, dbname=DATABASE, autocommit=False

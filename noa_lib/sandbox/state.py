@@ -20,6 +20,7 @@ from noa_lib.errors import PreconditionFailed
 from noa_lib.files import atomic_write_text
 
 STATE_VERSION = 1
+SERVICE_NAMES = ("postgres", "s3", "prometheus", "simulator", "alertmanager")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,46 @@ class ServiceRecord:
 
 
 @dataclass(frozen=True)
+class IncidentRecord:
+    """A past incident in the backfilled history: what, when (unix seconds and UTC text).
+
+    ``kind`` names the effects: a scenario (``error-spike``, ``pool-exhausted``) or
+    ``latency-regression`` (a slow release, rolled back).
+    """
+
+    name: str
+    kind: str
+    start: float
+    end: float
+    start_utc: str
+    end_utc: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    """A past release in the backfilled history (every service moved to ``version`` at ``at``)."""
+
+    version: str
+    at: float
+    at_utc: str
+
+
+@dataclass(frozen=True)
+class HistoryRecord:
+    """What the history backfill wrote into Prometheus' TSDB (``None`` until it has run)."""
+
+    start: float
+    end: float
+    step_s: int
+    series: int
+    samples: int
+    seconds: float
+    incidents: tuple[IncidentRecord, ...] = ()
+    deployments: tuple[DeploymentRecord, ...] = ()
+
+
+@dataclass(frozen=True)
 class SandboxState:
     """Everything the sandbox remembers between commands."""
 
@@ -46,14 +87,19 @@ class SandboxState:
     s3: ServiceRecord = field(default_factory=ServiceRecord)
     seeded: bool = False
     seed_rows: int = 0
+    prometheus: ServiceRecord = field(default_factory=ServiceRecord)
+    simulator: ServiceRecord = field(default_factory=ServiceRecord)
+    alertmanager: ServiceRecord = field(default_factory=ServiceRecord)
+    with_alertmanager: bool = False
+    alert_webhook: str = ""
+    history: HistoryRecord | None = None
 
     def with_service(self, name: str, record: ServiceRecord) -> SandboxState:
-        """A copy with the record of ``name`` (``postgres`` or ``s3``) replaced."""
-        if name == "postgres":
-            return replace(self, postgres=record)
-        if name == "s3":
-            return replace(self, s3=record)
-        raise KeyError(name)
+        """A copy with the record of the service ``name`` replaced."""
+        if name not in SERVICE_NAMES:
+            raise KeyError(name)
+        changes: dict[str, Any] = {name: record}
+        return replace(self, **changes)
 
 
 def load_state(path: Path) -> SandboxState:
@@ -77,6 +123,12 @@ def load_state(path: Path) -> SandboxState:
         s3=_record(raw.get("s3")),
         seeded=bool(raw.get("seeded", False)),
         seed_rows=int(raw.get("seed_rows", 0)),
+        prometheus=_record(raw.get("prometheus")),
+        simulator=_record(raw.get("simulator")),
+        alertmanager=_record(raw.get("alertmanager")),
+        with_alertmanager=bool(raw.get("with_alertmanager", False)),
+        alert_webhook=str(raw.get("alert_webhook") or ""),
+        history=_history(raw.get("history")),
     )
 
 
@@ -130,3 +182,23 @@ def _record(raw: Any) -> ServiceRecord:
         wanted=bool(raw.get("wanted", False)),
         version=str(raw.get("version", "")),
     )
+
+
+def _history(raw: Any) -> HistoryRecord | None:
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return HistoryRecord(
+            start=float(raw["start"]),
+            end=float(raw["end"]),
+            step_s=int(raw["step_s"]),
+            series=int(raw["series"]),
+            samples=int(raw["samples"]),
+            seconds=float(raw["seconds"]),
+            incidents=tuple(IncidentRecord(**i) for i in raw.get("incidents", ())),
+            deployments=tuple(DeploymentRecord(**d) for d in raw.get("deployments", ())),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise PreconditionFailed(
+            "state.json has a malformed history record; remove the state directory"
+        ) from None

@@ -20,8 +20,13 @@ DESCRIPTION = "Local sandbox started by `noa sandbox up`"
 Value = str | int | bool
 
 
-def render(pg_port: int, s3_base: int) -> str:
-    """The TOML text of the ``sandbox`` target for the given ports."""
+def render(
+    pg_port: int,
+    s3_base: int,
+    prometheus_url: str | None = None,
+    alertmanager_url: str | None = None,
+) -> str:
+    """The TOML text of the ``sandbox`` target for the given ports and URLs."""
     secrets_ref = "file:secrets/"
     sections: list[tuple[str, dict[str, Value]]] = [
         (
@@ -50,6 +55,11 @@ def render(pg_port: int, s3_base: int) -> str:
             },
         ),
     ]
+    if prometheus_url is not None:
+        prom: dict[str, Value] = {"url": prometheus_url}
+        if alertmanager_url is not None:
+            prom["alertmanager_url"] = alertmanager_url
+        sections.append((f"targets.{TARGET_NAME}.prometheus", prom))
     out = ["# Written by `noa sandbox up`; removed by `noa sandbox down`. Do not edit.\n"]
     for header, values in sections:
         out.append(f"\n[{header}]\n")
@@ -66,9 +76,16 @@ def _toml_value(value: Value) -> str:
     return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
 
 
-def publish(path: Path, pg_port: int, s3_base: int) -> None:
+def publish(
+    path: Path,
+    pg_port: int,
+    s3_base: int,
+    prometheus_url: str | None = None,
+    alertmanager_url: str | None = None,
+) -> None:
     """Write the target file atomically."""
-    atomic_write_text(path, render(pg_port, s3_base), mode=0o644)
+    text = render(pg_port, s3_base, prometheus_url, alertmanager_url)
+    atomic_write_text(path, text, mode=0o644)
 
 
 def withdraw(path: Path) -> None:

@@ -31,8 +31,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from noa_lib import sandbox
+from noa_lib.clients import pgserver
 from noa_lib.config import load_config
-from noa_lib.sandbox import postgres as sb_postgres
 from noa_lib.sandbox import processes, seaweed
 from noa_lib.sandbox.models import SandboxStatus
 
@@ -127,7 +127,7 @@ def psql(
     password: str | None = None,
     host: str = "127.0.0.1",
 ) -> subprocess.CompletedProcess[str]:
-    bins = sb_postgres.find_binaries()
+    bins = pgserver.find_binaries()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env.update(PGPASSFILE=os.devnull, PGCONNECT_TIMEOUT="5")
     if password is not None:
@@ -170,7 +170,13 @@ def round_trip(status: SandboxStatus) -> dict[str, Any]:
     data = json.loads(json.dumps(status.to_dict()))
     assert data["state_dir"] == str(status.state_dir)
     assert data["healthy"] == status.healthy
-    assert [s["name"] for s in data["services"]] == ["postgres", "s3"]
+    assert [s["name"] for s in data["services"]] == [
+        "postgres",
+        "s3",
+        "prometheus",
+        "simulator",
+        "alertmanager",
+    ]
     return data
 
 
@@ -181,7 +187,13 @@ def test_status_of_unused_dir_reports_stopped_and_writes_nothing(tmp_path: Path)
     unused = tmp_path / "never-started"
     status = sandbox.status(unused)
     assert not status.healthy
-    assert {s.name: s.state for s in status.services} == {"postgres": "stopped", "s3": "stopped"}
+    assert {s.name: s.state for s in status.services} == {
+        "postgres": "stopped",
+        "s3": "stopped",
+        "prometheus": "stopped",
+        "simulator": "stopped",
+        "alertmanager": "stopped",
+    }
     assert status.target_file is None
     assert not unused.exists()
     assert sandbox.down(unused).healthy is False  # a no-op
@@ -340,21 +352,32 @@ def test_noa_database_is_seeded(state_dir: Path, started: dict[str, Any]) -> Non
 
 
 def test_wal_archiving_produces_segments(state_dir: Path, started: dict[str, Any]) -> None:
-    archive = state_dir / "wal_archive"
+    s3 = good_s3(state_dir, started["status"])
     with connect_ops(state_dir, pg_port(started["status"])) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS wal_probe (id serial, note text)")
         conn.execute(
             "INSERT INTO wal_probe (note) SELECT md5(g::text) FROM generate_series(1, 5000) g"
         )
-        row = conn.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()
+        row = conn.execute(
+            "SELECT pg_walfile_name(pg_current_wal_lsn()),"
+            " (SELECT system_identifier::text FROM pg_control_system())"
+        ).fetchone()
         assert row is not None
-        segment = str(row[0])
+        segment, system_id = str(row[0]), str(row[1])
         conn.execute("SELECT pg_switch_wal()")
-        assert processes.wait_for(lambda: (archive / segment).is_file(), timeout=30), (
-            f"{segment} not archived; archive holds {sorted(os.listdir(archive))}"
-        )
+        key = f"wal/{system_id}/{segment}"
+
+        def archived() -> bool:
+            listing = s3.list_objects_v2(Bucket="noa-backups", Prefix=key)
+            return bool(listing.get("Contents"))
+
+        assert processes.wait_for(archived, timeout=30), f"{key} not archived into noa-backups"
         failed = conn.execute("SELECT failed_count FROM pg_stat_archiver").fetchone()
         assert failed is not None and failed[0] == 0
+    # `up` takes a first base backup so PITR works from the start
+    listing = s3.list_objects_v2(Bucket="noa-backups", Prefix=f"basebackups/{system_id}/")
+    names = {o["Key"].rsplit("/", 1)[-1] for o in listing.get("Contents", [])}
+    assert {"base.tar.gz", "manifest.json"} <= names
 
 
 def test_s3_buckets_exist_and_credentials_are_enforced(

@@ -1,0 +1,1 @@
+"""Backup and restore steps: dumps, WAL archiving, PITR, restore drills, retention, history."""

@@ -1,0 +1,200 @@
+"""The sandbox's optional Alertmanager (Debian's ``prometheus-alertmanager``) on loopback.
+
+Started by ``noa sandbox up --with-alertmanager``. No cluster gossip
+(``--cluster.listen-address=`` empty). Every alert goes to one webhook receiver — noa's own
+(``noa alerts serve``), :data:`DEFAULT_WEBHOOK_URL` unless ``--alert-webhook URL`` names
+another — grouped by alert name and service, with short waits so a sandbox scenario reaches the
+receiver within seconds. An optional bearer-token file authenticates the webhook calls.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import yaml
+
+from noa_lib.errors import ParameterError, PreconditionFailed, Unavailable
+from noa_lib.files import atomic_write_text
+from noa_lib.sandbox import processes
+from noa_lib.sandbox.layout import Layout
+
+BINARY = "prometheus-alertmanager"
+DEFAULT_WEBHOOK_URL = "http://127.0.0.1:9095/alerts"
+"""Where ``noa alerts serve`` listens by default."""
+RECEIVER = "noa-runbooks"
+INSTALL_HINT = "install with `apt-get install -y prometheus-alertmanager`"
+
+
+@dataclass(frozen=True)
+class Binary:
+    """The Alertmanager executable and its version (``0.25.0``)."""
+
+    path: Path
+    version: str
+
+
+def find_binary() -> Binary:
+    """Locate ``prometheus-alertmanager`` (or ``alertmanager``) on ``PATH``.
+
+    Raises:
+        PreconditionFailed: not installed or does not run.
+    """
+    path = shutil.which(BINARY) or shutil.which("alertmanager")
+    if path is None:
+        raise PreconditionFailed(f"Alertmanager (`{BINARY}`) not found; {INSTALL_HINT}")
+    try:
+        out = subprocess.run(  # noqa: S603
+            [path, "--version"], capture_output=True, text=True, timeout=15, check=True
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise PreconditionFailed(f"{path} does not run ({exc}); {INSTALL_HINT}") from None
+    match = re.search(r"version\s+(\d+\.\d+\.\d+)", out.stdout + out.stderr)
+    return Binary(Path(path), match.group(1) if match else "?")
+
+
+def url(port: int) -> str:
+    return f"http://{processes.LOOPBACK}:{port}"
+
+
+def validate_webhook(webhook: str) -> str:
+    """``webhook`` when it is an http(s) URL with a host.
+
+    Raises:
+        ParameterError: anything else.
+    """
+    parsed = urlparse(webhook)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ParameterError(
+            f"alert webhook {webhook!r} is not an http(s) URL",
+            name="alert_webhook",
+            accepted="http://HOST:PORT/PATH",
+        )
+    return webhook
+
+
+def render_config(webhook: str, *, bearer_token_file: Path | None = None) -> str:
+    """The ``alertmanager.yml`` text routing every alert to ``webhook``."""
+    hook: dict[str, object] = {"url": validate_webhook(webhook), "send_resolved": True}
+    if bearer_token_file is not None:
+        hook["http_config"] = {
+            "authorization": {"type": "Bearer", "credentials_file": str(bearer_token_file)}
+        }
+    config = {
+        "route": {
+            "receiver": RECEIVER,
+            "group_by": ["alertname", "service"],
+            "group_wait": "1s",
+            "group_interval": "5s",
+            "repeat_interval": "1h",
+        },
+        "receivers": [{"name": RECEIVER, "webhook_configs": [hook]}],
+    }
+    return "# Written by `noa sandbox up`; do not edit.\n" + yaml.safe_dump(config, sort_keys=False)
+
+
+def config_path(layout: Layout) -> Path:
+    return layout.alertmanager_dir / "alertmanager.yml"
+
+
+def write_config(layout: Layout, text: str) -> bool:
+    """Write the configuration; returns True when its content changed."""
+    path = config_path(layout)
+    if path.is_file() and path.read_text() == text:
+        return False
+    atomic_write_text(path, text, mode=0o644)
+    return True
+
+
+def command(binary: Binary, layout: Layout, port: int) -> list[str]:
+    """The argument list of an Alertmanager on ``port`` (no cluster port)."""
+    return [
+        str(binary.path),
+        f"--config.file={config_path(layout)}",
+        f"--storage.path={layout.alertmanager_dir / 'data'}",
+        f"--web.listen-address={processes.LOOPBACK}:{port}",
+        f"--web.external-url={url(port)}/",
+        "--cluster.listen-address=",
+    ]
+
+
+def start(binary: Binary, layout: Layout, port: int) -> tuple[int, int]:
+    """Start Alertmanager detached; returns ``(pid, start_time)``."""
+    (layout.alertmanager_dir / "data").mkdir(parents=True, exist_ok=True)
+    return processes.spawn_detached(
+        command(binary, layout, port),
+        log_file=layout.log("alertmanager"),
+        env=dict(os.environ),
+        cwd=layout.alertmanager_dir,
+    )
+
+
+def ready(port: int) -> bool:
+    """True when ``/-/ready`` answers 200."""
+    try:
+        with urllib.request.urlopen(f"{url(port)}/-/ready", timeout=2) as rsp:  # noqa: S310
+            return bool(rsp.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def wait_ready(port: int, pid: int, start_time: int, log: Path, *, timeout: float = 30.0) -> None:
+    """Wait for ``/-/ready``.
+
+    Raises:
+        Unavailable: the process exited (message carries its log tail).
+        Timeout: not ready in time.
+    """
+
+    def check() -> bool:
+        if not processes.is_alive(pid, start_time):
+            raise Unavailable(
+                f"Alertmanager exited during start-up; last lines of {log}:\n"
+                + processes.log_tail(log),
+                backend="alertmanager",
+            )
+        return ready(port)
+
+    processes.require(check, timeout=timeout, what="Alertmanager", log_file=log, interval=0.2)
+
+
+def reload(port: int) -> None:
+    """Apply a changed configuration (``POST /-/reload``).
+
+    Raises:
+        Unavailable: refused or no answer.
+    """
+    request = urllib.request.Request(  # noqa: S310 - our loopback http URL
+        f"{url(port)}/-/reload", method="POST", data=b""
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as rsp:  # noqa: S310
+            rsp.read()
+    except urllib.error.HTTPError as exc:
+        body = exc.read().decode(errors="replace")[:500]
+        raise Unavailable(
+            f"Alertmanager refused the reload: {body}", backend="alertmanager"
+        ) from None
+    except OSError as exc:
+        raise Unavailable(f"Alertmanager reload failed: {exc}", backend="alertmanager") from None
+
+
+__all__ = [
+    "DEFAULT_WEBHOOK_URL",
+    "Binary",
+    "command",
+    "find_binary",
+    "reload",
+    "render_config",
+    "start",
+    "validate_webhook",
+    "wait_ready",
+    "write_config",
+]

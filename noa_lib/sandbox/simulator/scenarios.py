@@ -1,0 +1,152 @@
+"""Scenarios: named situations the simulated NOA Server can be put in, as data.
+
+A scenario is a set of :class:`Effects` on the otherwise normal behaviour. The live exporter
+applies the effects of the current scenario (``noa sandbox scenario NAME``); the history backfill
+applies them during the past incidents; a release can carry effects too (a bad build), which is
+how the world will follow what is deployed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+
+def _frozen(values: Mapping[str, float] | None = None) -> Mapping[str, float]:
+    return MappingProxyType(dict(values or {}))
+
+
+@dataclass(frozen=True)
+class Effects:
+    """Departures from normal behaviour (all optional; the default is a healthy system).
+
+    ``error_5xx``: service -> share of its responses with a 5xx status (replaces the normal
+    ~0.3 %). ``extra_latency_s``: service -> seconds added to the median of its database-bound
+    endpoints. ``pool_full``: services whose database pools are exhausted (in use == max).
+    ``pool_pressure``: share of every pool additionally held by slow queries. ``cpu_extra``:
+    service -> CPU ratio added. ``ai_down``: an AI provider that fails (circuit breaker open).
+    ``oom_pod``: a pod whose memory climbs to its limit and is OOM-killed again and again.
+    ``disk_filling_pod``: a pod whose data disk fills up. ``backlog_queue``: a queue whose
+    consumers fall behind.
+    """
+
+    error_5xx: Mapping[str, float] = field(default_factory=_frozen)
+    extra_latency_s: Mapping[str, float] = field(default_factory=_frozen)
+    pool_full: frozenset[str] = frozenset()
+    pool_pressure: float = 0.0
+    cpu_extra: Mapping[str, float] = field(default_factory=_frozen)
+    ai_down: str | None = None
+    oom_pod: str | None = None
+    disk_filling_pod: str | None = None
+    backlog_queue: str | None = None
+
+    def merged(self, other: Effects) -> Effects:
+        """These effects combined with ``other`` (the worse error share, added latencies)."""
+        return Effects(
+            error_5xx=_frozen(_merge(self.error_5xx, other.error_5xx, _max)),
+            extra_latency_s=_frozen(_merge(self.extra_latency_s, other.extra_latency_s, _add)),
+            pool_full=self.pool_full | other.pool_full,
+            pool_pressure=self.pool_pressure + other.pool_pressure,
+            cpu_extra=_frozen(_merge(self.cpu_extra, other.cpu_extra, _add)),
+            ai_down=self.ai_down or other.ai_down,
+            oom_pod=self.oom_pod or other.oom_pod,
+            disk_filling_pod=self.disk_filling_pod or other.disk_filling_pod,
+            backlog_queue=self.backlog_queue or other.backlog_queue,
+        )
+
+
+def _add(a: float, b: float) -> float:
+    return a + b
+
+
+def _max(a: float, b: float) -> float:
+    return max(a, b)
+
+
+def _merge(
+    a: Mapping[str, float], b: Mapping[str, float], how: Callable[[float, float], float]
+) -> dict[str, float]:
+    out = dict(a)
+    for key, value in b.items():
+        out[key] = how(out[key], value) if key in out else value
+    return out
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named situation: what it simulates and what a runbook should find."""
+
+    name: str
+    summary: str
+    shows: str
+    effects: Effects
+
+
+SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
+    {
+        s.name: s
+        for s in (
+            Scenario(
+                "normal", "healthy system with daily and weekly traffic", "nothing", Effects()
+            ),
+            Scenario(
+                "error-spike",
+                "a bad code path: many requests fail with 500/503",
+                "5xx ratio above 10 % (api ~30 %)",
+                Effects(
+                    error_5xx=_frozen({"api": 0.30, "web": 0.12, "worker": 0.10}),
+                    cpu_extra=_frozen({"api": 0.05}),
+                ),
+            ),
+            Scenario(
+                "slow-db",
+                "slow database queries hold connections and stretch every request",
+                "p95 latency above 2 s, pools ~80 % used",
+                Effects(
+                    extra_latency_s=_frozen({"api": 1.6, "worker": 2.0}),
+                    pool_pressure=0.45,
+                ),
+            ),
+            Scenario(
+                "pool-exhausted",
+                "the database connection pools are exhausted",
+                "pool in use == max, 503s and slower requests",
+                Effects(
+                    pool_full=frozenset({"api", "worker"}),
+                    extra_latency_s=_frozen({"api": 0.8, "worker": 0.8}),
+                    error_5xx=_frozen({"api": 0.04, "worker": 0.03}),
+                ),
+            ),
+            Scenario(
+                "ai-provider-down",
+                "OpenAI fails: calls error or time out, its circuit breaker opens",
+                "openai error/timeout share ~95 %, breaker state 2 (open)",
+                Effects(ai_down="openai", error_5xx=_frozen({"api": 0.02})),
+            ),
+            Scenario(
+                "oom",
+                "worker-0 leaks memory and is OOM-killed again and again",
+                "memory near the limit, restarts with reason OOMKilled",
+                Effects(oom_pod="worker-0", error_5xx=_frozen({"worker": 0.05})),
+            ),
+            Scenario(
+                "disk-filling",
+                "worker-0's data disk fills up",
+                "disk used rising above 90 %",
+                Effects(disk_filling_pod="worker-0"),
+            ),
+            Scenario(
+                "queue-backlog",
+                "workers fall behind: the default queue grows",
+                "queue depth above 1000, workers' CPU near the limit",
+                Effects(backlog_queue="default", cpu_extra=_frozen({"worker": 0.5})),
+            ),
+        )
+    }
+)
+
+NAMES = tuple(SCENARIOS)
+"""Accepted scenario names, ``normal`` first."""
+
+__all__ = ["NAMES", "SCENARIOS", "Effects", "Scenario"]

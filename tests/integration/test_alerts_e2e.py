@@ -1,0 +1,124 @@
+"""End to end: scenario → Prometheus rule fires → Alertmanager → ``noa alerts serve`` → record.
+
+A private sandbox (its own PostgreSQL, S3, simulator, Prometheus and Alertmanager; the project's
+sandbox is left alone) loads NOA's alert rules with every ``for:`` shortened to 1 s and routes
+alerts to a receiver started here. Switching the simulated NOA Server to ``error-spike`` must
+leave an ``alert_response`` record tagged with the alert's fingerprint within a bounded time.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from noa_lib import sandbox
+from noa_lib.ops.alert_rules import rules_yaml
+from noa_lib.records.alert_dispatch import DispatchSettings
+from noa_lib.records.alerts_server import AlertsServer, ServerSettings, serve
+from noa_lib.records.catalog import Catalog
+from noa_lib.sandbox import scenarios
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+DEADLINE_S = 300.0
+"""From the scenario switch to a finished record: ~50 s for the 5-minute error ratio to cross
+5 %, seconds for rule evaluation and Alertmanager, ~10-30 s for the run on a busy machine."""
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[dict[str, Any]]:
+    root = Path(tempfile.mkdtemp(prefix="noa-alerts-e2e-"))
+    root.chmod(0o755)
+    state = root / "state"
+    rules = root / "alerts_fast.yml"
+    rules.write_text(rules_yaml(for_override="1s"))
+    reports = root / "reports"
+    config = root / "noa.toml"
+    config.write_text(f'default_target = "sandbox"\ninclude = ["{state}/target.toml"]\n')
+    mp = pytest.MonkeyPatch()
+    mp.setenv("NOA_SANDBOX_ALERT_RULES", str(rules))
+    mp.setenv("NOA_CONFIG", str(config))
+    mp.setenv("NOA_NOTEBOOKS_DIR", str(ROOT / "notebooks"))
+    mp.setenv("NOA_REPORTS_DIR", str(reports))
+    mp.delenv("NOA_TARGET", raising=False)
+    server: AlertsServer = serve(
+        ServerSettings("127.0.0.1", 0, None,
+                       dispatch=DispatchSettings(max_concurrent=2, reports_dir=reports,
+                                                 cell_timeout=300)),
+        catalog=Catalog(ROOT / "notebooks"),
+    )
+    server.start()
+    try:
+        status = sandbox.up(state, with_alertmanager=True, alert_webhook=f"{server.url}/alerts",
+                            load_data=False, progress=lambda line: print(f"[e2e] {line}"))
+        assert status.healthy, status.to_dict()
+        yield {"state": state, "server": server, "reports": reports}
+    finally:
+        server.stop(timeout=60)
+        try:
+            sandbox.down(state)
+        finally:
+            mp.undo()
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _records(reports: Path) -> list[dict[str, Any]]:
+    found = []
+    for path in (reports / "monitoring" / "alert_response").glob("*.ipynb"):
+        found.append(json.loads(path.read_text())["metadata"]["noa"])
+    return found
+
+
+def test_an_error_spike_leaves_an_alert_record(stack):
+    server: AlertsServer = stack["server"]
+    started = time.monotonic()
+    scenarios.set_scenario(stack["state"], "error-spike")
+    record = None
+    while time.monotonic() - started < DEADLINE_S:
+        hits = [m for m in _records(stack["reports"])
+                if m["parameters"].get("alert_name") == "HighErrorRate"]
+        if hits:
+            record = hits[0]
+            break
+        time.sleep(2)
+    elapsed = time.monotonic() - started
+    assert record is not None, (
+        f"no HighErrorRate record within {DEADLINE_S:g} s; receiver {server.dispatcher.stats()}")
+    print(f"[e2e] scenario → record in {elapsed:.1f} s")
+    assert record["trigger"]["kind"] == "alert" and record["trigger"]["fingerprint"]
+    assert record["status"] == "succeeded", record.get("error")
+    labels = json.loads(record["parameters"]["labels"])
+    assert labels["alertname"] == "HighErrorRate" and labels["severity"] == "P1"
+    assert record["target"] == "sandbox"
+    assert record["outcome"]["status"] == "critical"  # the error rate is above 5 % now
+    # Alertmanager repeats and regroups; the receiver keeps one run per fingerprint
+    fingerprints = [m["trigger"]["fingerprint"] for m in _records(stack["reports"])]
+    assert len(fingerprints) == len(set(fingerprints))
+
+
+def test_monitoring_sees_alertmanager_and_the_firing_alert(stack):
+    from noa_lib.config import load_config
+    from noa_lib.ops.alert_history import recent_alerts
+    from noa_lib.ops.findings import Status
+    from noa_lib.ops.monitoring_stack import monitoring_stack
+
+    target = load_config().target("sandbox")  # the private sandbox (NOA_CONFIG of the fixture)
+    assert target.prometheus is not None and target.prometheus.alertmanager_url
+    checks = {f.check: f for f in monitoring_stack(target).findings}
+    assert checks["alertmanager"].status is Status.OK, checks["alertmanager"].message
+    assert checks["alert delivery"].status is Status.OK, checks["alert delivery"].message
+    assert checks["rule evaluation"].status is Status.OK
+    history = recent_alerts(target, window="1h")
+    summary, manager = history.findings
+    assert manager.status is Status.OK
+    assert summary.status is Status.WARNING and "HighErrorRate (P1)" in summary.message
+    assert "HighErrorRate" in set(history.episodes["alertname"])
+    assert {"prometheus", "alertmanager"} <= set(history.active["source"])

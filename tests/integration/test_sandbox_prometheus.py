@@ -1,0 +1,455 @@
+"""Prometheus, the simulated NOA Server and Alertmanager in the sandbox: real servers, no mocks.
+
+Read-only checks (history, live data, the metric contract, published target) use the project's
+sandbox through the session fixtures. Scenario switching, crashes, Alertmanager and ``down`` use a
+private sandbox of their own (module fixture, tests in file order), so other tests never see a
+scenario they did not ask for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from noa_lib import sandbox
+from noa_lib.errors import PreconditionFailed
+from noa_lib.sandbox import processes
+from noa_lib.sandbox.models import SandboxStatus
+from noa_lib.sandbox.simulator.families import FAMILIES
+from noa_lib.sandbox.simulator.scenarios import NAMES
+
+pytestmark = pytest.mark.integration
+
+DAY = 86_400.0
+SWITCH_DEADLINE_S = 20.0  # a scenario must show in PromQL within this (target ~15 s)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def prom_url(status: SandboxStatus) -> str:
+    endpoint = status.service("prometheus").endpoint
+    assert endpoint is not None
+    return endpoint
+
+
+def query(url: str, promql: str, at: float | None = None) -> list[dict[str, Any]]:
+    params = {"query": promql}
+    if at is not None:
+        params["time"] = f"{at:.3f}"
+    with urllib.request.urlopen(
+        f"{url}/api/v1/query?{urllib.parse.urlencode(params)}", timeout=30
+    ) as rsp:
+        body = json.loads(rsp.read())
+    assert body["status"] == "success", body
+    return list(body["data"]["result"])
+
+
+def scalar(url: str, promql: str, at: float | None = None) -> float | None:
+    """The single value of ``promql`` (``None`` when it returns nothing)."""
+    result = query(url, promql, at)
+    assert len(result) <= 1, result
+    return float(result[0]["value"][1]) if result else None
+
+
+def api(url: str, path: str) -> Any:
+    with urllib.request.urlopen(f"{url}{path}", timeout=30) as rsp:
+        return json.loads(rsp.read())
+
+
+def eventually(check: Callable[[], bool], timeout: float, what: str) -> float:
+    """Poll ``check`` every second; returns the seconds it took or fails after ``timeout``."""
+    start = time.monotonic()
+    while True:
+        if check():
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            pytest.fail(f"{what}: not seen within {timeout:.0f}s")
+        time.sleep(1.0)
+
+
+def above(url: str, promql: str, threshold: float) -> Callable[[], bool]:
+    def check() -> bool:
+        value = scalar(url, promql)
+        return value is not None and value > threshold
+
+    return check
+
+
+ERROR_RATIO = (
+    'sum(rate(noa_http_requests_total{namespace="noa",status=~"5.."}[%s]))'
+    ' / sum(rate(noa_http_requests_total{namespace="noa"}[%s]))'
+)
+P95 = (
+    "histogram_quantile(0.95, sum by (le) "
+    '(rate(noa_http_request_duration_seconds_bucket{namespace="noa"}[%s])))'
+)
+
+
+# --------------------------------------------------------------------------- project sandbox
+
+
+@pytest.fixture(scope="module")
+def project(sandbox_state: Path) -> SandboxStatus:
+    status = sandbox.status(sandbox_state)
+    assert status.healthy, status.to_dict()
+    return status
+
+
+def test_status_reports_prometheus_simulator_and_history(project: SandboxStatus) -> None:
+    prom, sim = project.service("prometheus"), project.service("simulator")
+    assert prom.state == "running" and prom.detail.startswith("Prometheus 2.")
+    assert "days of history" in prom.detail
+    assert sim.state == "running" and sim.endpoint is not None
+    assert sim.endpoint.endswith("/metrics") and "scenario" in sim.detail
+    am = project.service("alertmanager")
+    assert am.optional and am.state in ("stopped", "running")
+    data = json.loads(json.dumps(project.to_dict()))
+    assert data["scenario"] in NAMES
+    history = data["history"]
+    assert history["end"] - history["start"] >= 90 * DAY
+    assert {i["kind"] for i in history["incidents"]} == {
+        "error-spike", "latency-regression", "pool-exhausted"}
+    for incident in history["incidents"]:
+        assert history["start"] < incident["start"] < incident["end"] < history["end"]
+        assert incident["start_utc"].endswith("Z")
+
+
+def test_target_publishes_prometheus(project: SandboxStatus, sandbox_target: Any) -> None:
+    assert sandbox_target.prometheus is not None
+    assert sandbox_target.prometheus.url == prom_url(project)
+    raw = tomllib.loads(Path(project.state_dir, "target.toml").read_text())
+    assert raw["targets"]["sandbox"]["prometheus"]["url"] == prom_url(project)
+    info = api(prom_url(project), "/api/v1/status/buildinfo")["data"]
+    assert info["version"].startswith("2.")
+    flags = api(prom_url(project), "/api/v1/status/flags")["data"]
+    assert flags["storage.tsdb.retention.time"] == "400d"
+    assert flags["web.listen-address"].startswith("127.0.0.1:")
+
+
+def test_history_answers_rate_queries_across_90_days(project: SandboxStatus) -> None:
+    url = prom_url(project)
+    assert project.history is not None
+    end = project.history["end"]  # the history ends where the sandbox first started
+    total = 'sum(rate(noa_http_requests_total{namespace="noa"}[5m]))'
+    for days_ago in (0.5, 30, 30.37, 60, 89.9):
+        value = scalar(url, total, end - days_ago * DAY)
+        assert value is not None and value > 0.5, (days_ago, value)
+    assert scalar(url, total, end - 95 * DAY) is None  # nothing before the history
+    # Resources and business series are there too.
+    for promql in (
+        'max(noa_pod_cpu_usage_ratio{namespace="noa"})',
+        'max(noa_pod_memory_usage_bytes{namespace="noa"} / noa_pod_memory_limit_bytes)',
+        'max(noa_disk_used_bytes{namespace="noa"} / noa_disk_capacity_bytes)',
+        'max(noa_queue_depth{namespace="noa"})',
+        'sum(rate(noa_ai_provider_cost_usd_total{namespace="noa"}[5m]))',
+        'sum(rate(noa_cache_hits_total{namespace="noa"}[5m]))',
+        'max(noa_db_pool_connections_in_use{namespace="noa"})',
+        P95 % "5m",
+    ):
+        value = scalar(url, promql, end - 45 * DAY)
+        assert value is not None and value > 0, promql
+
+
+def test_history_has_daily_weekly_seasonality_and_growth(project: SandboxStatus) -> None:
+    url = prom_url(project)
+    history = project.history
+    assert history is not None
+    total = 'sum(rate(noa_http_requests_total{namespace="noa"}[10m]))'
+    # A weekday 35 days before the end: 14:00 UTC against 03:00 UTC.
+    day = (history["end"] // DAY - 35) * DAY
+    while time.gmtime(day).tm_wday > 4:
+        day -= DAY
+    peak, night = scalar(url, total, day + 14 * 3600), scalar(url, total, day + 3 * 3600)
+    assert peak is not None and night is not None and peak > 3 * night
+    saturday = day + ((5 - time.gmtime(day).tm_wday) % 7) * DAY + 14 * 3600
+    weekend = scalar(url, total, saturday)
+    assert weekend is not None and weekend < 0.75 * peak
+    weekly = 'sum(rate(noa_http_requests_total{namespace="noa"}[7d]))'
+    early = scalar(url, weekly, history["start"] + 8 * DAY)
+    late = scalar(url, weekly, history["end"])
+    assert early is not None and late is not None and late > 1.2 * early
+
+
+def test_history_shows_the_documented_incidents(project: SandboxStatus) -> None:
+    url = prom_url(project)
+    assert project.history is not None
+    incidents = {i["kind"]: i for i in project.history["incidents"]}
+
+    def around(kind: str, promql: str) -> tuple[float, float]:
+        incident = incidents[kind]
+        during = scalar(url, promql, (incident["start"] + incident["end"]) / 2)
+        before = scalar(url, promql, incident["start"] - 3 * 3600)
+        assert during is not None and before is not None, (kind, during, before)
+        return during, before
+
+    during, before = around("error-spike", ERROR_RATIO % ("5m", "5m"))
+    assert during > 0.15 and before < 0.01
+    api_p95 = P95.replace('namespace="noa"', 'namespace="noa",service="api"')
+    during, before = around("latency-regression", api_p95 % "5m")
+    assert during > 2.0 and before < 1.0
+    regression = incidents["latency-regression"]
+    versions = query(
+        url, 'count by (version) (noa_http_requests_total{namespace="noa",service="api"})',
+        (regression["start"] + regression["end"]) / 2,
+    )
+    assert {v["metric"]["version"] for v in versions} == {"2.13.1"}
+    pool = 'max(noa_db_pool_connections_in_use{namespace="noa",service="api"}' \
+        ' / noa_db_pool_connections_max{namespace="noa",service="api"})'
+    during, before = around("pool-exhausted", pool)
+    assert during == 1.0 and before < 0.7
+
+
+def test_live_metrics_flow_and_match_the_contract(project: SandboxStatus) -> None:
+    url = prom_url(project)
+    assert scalar(url, 'min(up{job="noa-server"})') == 1.0
+    live = scalar(url, 'sum(rate(noa_http_requests_total{namespace="noa",pod!=""}[1m]))')
+    assert live is not None and live > 0.5
+    names = {r["metric"]["__name__"] for r in query(
+        url, 'group by (__name__) ({job="noa-server",namespace="noa",__name__=~"noa_.*"})')}
+    expected = set()
+    for family in FAMILIES:
+        if family.kind == "histogram":
+            expected |= {family.name + s for s in ("_bucket", "_count", "_sum")}
+        else:
+            expected.add(family.name)
+    assert names == expected
+    # The exporter itself serves exactly the contract: no process/platform collectors.
+    endpoint = project.service("simulator").endpoint
+    assert endpoint is not None
+    with urllib.request.urlopen(endpoint, timeout=10) as rsp:
+        text = rsp.read().decode()
+    families = {f.name for f in text_string_to_metric_families(text)}
+    assert families == {f.name.removesuffix("_total") if f.kind == "counter" else f.name
+                        for f in FAMILIES}
+
+
+def test_alert_rules_are_loaded_when_the_repository_has_them(project: SandboxStatus) -> None:
+    repo_rules = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "alerts.yml"
+    groups = api(prom_url(project), "/api/v1/rules")["data"]["groups"]
+    if not repo_rules.is_file():
+        assert groups == []
+        return
+    rules = [r for g in groups for r in g["rules"]]
+    assert rules, "alerts.yml exists but Prometheus loaded no rules"
+    assert all(r["health"] in ("ok", "unknown") for r in rules), rules
+
+
+# --------------------------------------------------------------------------- private sandbox
+
+
+@pytest.fixture(scope="module")
+def private() -> Iterator[dict[str, Any]]:
+    root = Path(tempfile.mkdtemp(prefix="noa-prom-test-"))
+    root.chmod(0o755)
+    state_dir = root / "state"
+    lines: list[str] = []
+    t0 = time.monotonic()
+    try:
+        # this private sandbox proves the backfill itself (tests/conftest.py turns it off)
+        os.environ["NOA_SANDBOX_HISTORY"] = "1"
+        try:
+            status = sandbox.up(state_dir, progress=lines.append)
+        finally:
+            os.environ["NOA_SANDBOX_HISTORY"] = "0"
+        yield {"state_dir": state_dir, "status": status, "lines": lines,
+               "seconds": time.monotonic() - t0}
+    finally:
+        sandbox.down(state_dir)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_private_cold_up_backfills_history_and_serves_live_data(private: dict[str, Any]) -> None:
+    status: SandboxStatus = private["status"]
+    assert status.healthy, status.to_dict()
+    lines = "\n".join(private["lines"])
+    assert "backfilling 91 days of history" in lines and "history backfilled in" in lines
+    assert status.history is not None
+    print(f"\ncold up {private['seconds']:.1f}s; backfill {status.history['seconds']}s "
+          f"({status.history['samples']:,} samples)")
+    url = prom_url(status)
+    waited = eventually(
+        above(url, 'sum(rate(noa_http_requests_total{namespace="noa",pod!=""}[30s]))', 0.1),
+        20, "live request rate")
+    print(f"live rate visible {waited:.1f}s after up returned")
+    assert status.scenario == "normal"
+
+
+SCENARIO_CHECKS: dict[str, list[tuple[str, float]]] = {
+    "error-spike": [(ERROR_RATIO % ("15s", "15s"), 0.10)],
+    "slow-db": [(P95 % "15s", 2.0)],
+    "pool-exhausted": [(
+        'count(noa_db_pool_connections_in_use{namespace="noa",service="api"}'
+        ' == noa_db_pool_connections_max{namespace="noa",service="api"})', 2.5)],
+    "ai-provider-down": [
+        ('max(noa_ai_provider_circuit_breaker_state{namespace="noa",provider="openai"})', 1.5),
+        ('sum(rate(noa_ai_provider_requests_total{namespace="noa",provider="openai",'
+         'status!="ok"}[15s])) / sum(rate(noa_ai_provider_requests_total{namespace="noa",'
+         'provider="openai"}[15s]))', 0.5),
+    ],
+    "oom": [
+        ('max(max_over_time(noa_pod_memory_usage_bytes{namespace="noa",pod="worker-0"}[20s])'
+         ' / noa_pod_memory_limit_bytes{namespace="noa",pod="worker-0"})', 0.95),
+        ('sum(increase(noa_pod_restarts_total{namespace="noa",reason="OOMKilled"}[1m]))', 0.5),
+    ],
+    "disk-filling": [(
+        'max(noa_disk_used_bytes{namespace="noa",pod="worker-0"}'
+        ' / noa_disk_capacity_bytes{namespace="noa",pod="worker-0"})', 0.90)],
+    "queue-backlog": [('max(noa_queue_depth{namespace="noa",queue="default"})', 1000)],
+}
+
+
+def test_every_scenario_changes_live_metrics_within_seconds(private: dict[str, Any]) -> None:
+    state_dir: Path = private["state_dir"]
+    url = prom_url(private["status"])
+    assert set(SCENARIO_CHECKS) == set(NAMES) - {"normal"}
+    timings = {}
+    for name, checks in SCENARIO_CHECKS.items():
+        sandbox.set_scenario(state_dir, name)
+        timings[name] = max(
+            eventually(above(url, promql, threshold), SWITCH_DEADLINE_S, f"{name}: {promql}")
+            for promql, threshold in checks
+        )
+        assert sandbox.status(state_dir).scenario == name
+    sandbox.set_scenario(state_dir, "normal")
+
+    def healthy_again() -> bool:
+        ratio = scalar(url, ERROR_RATIO % ("10s", "10s"))
+        depth = scalar(url, 'max(noa_queue_depth{namespace="noa",queue="default"})')
+        breaker = scalar(url, 'max(noa_ai_provider_circuit_breaker_state{namespace="noa"})')
+        return ratio is not None and ratio < 0.02 and depth is not None and depth < 500 \
+            and breaker == 0
+
+    timings["normal"] = eventually(healthy_again, SWITCH_DEADLINE_S, "back to normal")
+    print("\nscenario visible after (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
+
+
+def test_scenario_cli_lists_switches_and_rejects_unknown_names(private: dict[str, Any]) -> None:
+    env = {**os.environ, "NOA_SANDBOX_DIR": str(private["state_dir"])}
+    noa = [sys.executable, "-m", "noa_lib.cli", "sandbox", "scenario"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*noa, *args], env=env, capture_output=True, text=True,
+                              timeout=60, check=False)
+
+    listing = run("--list")
+    assert listing.returncode == 0, listing.stderr
+    for name in NAMES:
+        assert name in listing.stdout
+    bad = run("meteor")
+    assert bad.returncode == 2 and "accepted: normal, error-spike" in bad.stderr
+    switched = run("queue-backlog")
+    assert switched.returncode == 0 and "within ~15 s" in switched.stderr
+    assert sandbox.status(private["state_dir"]).scenario == "queue-backlog"
+    assert run("normal").returncode == 0
+
+
+def test_killed_simulator_is_crashed_then_restarted_and_scraped_again(
+    private: dict[str, Any],
+) -> None:
+    state_dir: Path = private["state_dir"]
+    before = sandbox.status(state_dir)
+    sim = before.service("simulator")
+    assert sim.pid is not None
+    os.kill(sim.pid, signal.SIGKILL)
+    assert processes.wait_for(lambda: processes.process_start_time(sim.pid) is None, timeout=10)
+    crashed = sandbox.status(state_dir)
+    assert crashed.service("simulator").state == "crashed" and not crashed.healthy
+    assert "simulator.log" in crashed.service("simulator").detail
+    url = prom_url(before)
+    eventually(lambda: scalar(url, 'up{job="noa-server"}') == 0.0, 15, "scrape failure")
+    lines: list[str] = []
+    restarted = sandbox.up(state_dir, progress=lines.append)
+    assert restarted.healthy
+    assert any("simulator crashed" in line for line in lines)
+    assert restarted.service("simulator").pid != sim.pid
+    assert restarted.service("simulator").endpoint == sim.endpoint  # same port kept
+    assert restarted.service("prometheus").pid == before.service("prometheus").pid
+    eventually(lambda: scalar(url, 'up{job="noa-server"}') == 1.0, 15, "scrape recovery")
+
+
+def test_killed_prometheus_is_restarted_with_its_history(private: dict[str, Any]) -> None:
+    state_dir: Path = private["state_dir"]
+    before = sandbox.status(state_dir)
+    prom = before.service("prometheus")
+    assert prom.pid is not None
+    os.kill(prom.pid, signal.SIGKILL)
+    assert processes.wait_for(lambda: processes.process_start_time(prom.pid) is None, timeout=10)
+    assert sandbox.status(state_dir).service("prometheus").state == "crashed"
+    lines: list[str] = []
+    restarted = sandbox.up(state_dir, progress=lines.append)
+    assert restarted.healthy and restarted.service("prometheus").pid != prom.pid
+    assert not any("backfilling" in line for line in lines)  # history is kept, not redone
+    url = prom_url(restarted)
+    value = scalar(url, 'sum(rate(noa_http_requests_total{namespace="noa"}[5m]))',
+                   time.time() - 30 * DAY)
+    assert value is not None and value > 0.5
+    again = sandbox.up(state_dir)  # a no-op now
+    assert [s.pid for s in again.services] == [s.pid for s in restarted.services]
+
+
+def test_alertmanager_is_optional_and_follows_its_webhook(private: dict[str, Any]) -> None:
+    state_dir: Path = private["state_dir"]
+    first = "http://127.0.0.1:9/first"
+    status = sandbox.up(state_dir, with_alertmanager=True, alert_webhook=first)
+    am = status.service("alertmanager")
+    assert status.healthy and am.state == "running" and am.endpoint is not None
+    assert am.detail.startswith("Alertmanager 0.") and first in am.detail
+    config = api(am.endpoint, "/api/v2/status")["config"]["original"]
+    assert first in config
+    url = prom_url(status)
+    eventually(
+        lambda: bool(api(url, "/api/v1/alertmanagers")["data"]["activeAlertmanagers"]),
+        15, "Prometheus sending to Alertmanager",
+    )
+    raw = tomllib.loads((state_dir / "target.toml").read_text())
+    assert raw["targets"]["sandbox"]["prometheus"]["alertmanager_url"] == am.endpoint
+    # Remembered without the flag; a new webhook is applied by reload, same process.
+    second = "http://127.0.0.1:9/second"
+    again = sandbox.up(state_dir, alert_webhook=second)
+    assert again.service("alertmanager").pid == am.pid
+    assert second in api(am.endpoint, "/api/v2/status")["config"]["original"]
+    # Turned off: stopped, and Prometheus no longer points at it.
+    off = sandbox.up(state_dir, with_alertmanager=False)
+    assert off.healthy and off.service("alertmanager").state == "stopped"
+    assert am.pid is not None and processes.process_start_time(am.pid) is None
+    eventually(
+        lambda: not api(url, "/api/v1/alertmanagers")["data"]["activeAlertmanagers"],
+        15, "Prometheus forgetting Alertmanager",
+    )
+
+
+def test_down_leaves_no_process_running(private: dict[str, Any]) -> None:
+    state_dir: Path = private["state_dir"]
+    sandbox.up(state_dir, with_alertmanager=True)
+    running = sandbox.status(state_dir)
+    assert running.healthy and running.service("alertmanager").state == "running"
+    pids = [s.pid for s in running.services if s.pid is not None]
+    assert len(pids) == 5
+    endpoints = [s.endpoint for s in running.services[2:] if s.endpoint]
+    stopped = sandbox.down(state_dir)
+    assert {s.state for s in stopped.services} == {"stopped"}
+    assert all(processes.process_start_time(pid) is None for pid in pids)
+    for endpoint in endpoints:
+        port = int(urllib.parse.urlparse(endpoint).port or 0)
+        assert not processes.port_open(port), endpoint
+    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True)
+    assert str(state_dir) not in ps.stdout
+    assert not (state_dir / "target.toml").exists()
+    with pytest.raises(PreconditionFailed, match="not running"):
+        sandbox.set_scenario(state_dir, "oom")
