@@ -367,8 +367,8 @@ def _index(reports_dir: Path, meta: dict[str, Any]) -> None:
 def _message(meta: dict[str, Any]) -> str:
     outcome = meta.get("outcome") or {}
     parts = [f"{meta['status']}: {meta['runbook']} ({meta['duration_s']:.1f} s)"]
-    if outcome.get("summary"):
-        parts.append(f"outcome {outcome['summary']}")
+    if outcome.get("status") or outcome.get("summary"):
+        parts.append(f"outcome {outcome.get('status', '-')}: {outcome.get('summary', '')}")
     if meta.get("error"):
         err = meta["error"]
         parts.append(f"error {err['ename']}: {str(err['evalue'])[:300]}")

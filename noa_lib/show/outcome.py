@@ -58,9 +58,9 @@ def record_outcome(
         for f in found:
             counts[str(f.status)] = counts.get(str(f.status), 0) + 1
         detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no findings"
-        summary = f"{final}: {detail}"
+        summary = detail
     outcome = Outcome(final, summary, dict(figures), found)
-    emit(OUTCOME_MIME, outcome.as_dict(), f"Outcome — {summary}")
+    emit(OUTCOME_MIME, outcome.as_dict(), f"Outcome — {final}: {summary}")
 
 
 __all__ = ["Outcome", "record_outcome"]
