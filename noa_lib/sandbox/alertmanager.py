@@ -138,31 +138,14 @@ def start(binary: Binary, layout: Layout, port: int) -> tuple[int, int]:
 
 def ready(port: int) -> bool:
     """True when ``/-/ready`` answers 200."""
-    try:
-        with urllib.request.urlopen(f"{url(port)}/-/ready", timeout=2) as rsp:  # noqa: S310
-            return bool(rsp.status == 200)
-    except (OSError, urllib.error.URLError):
-        return False
+    return processes.http_ok(f"{url(port)}/-/ready")
 
 
 def wait_ready(port: int, pid: int, start_time: int, log: Path, *, timeout: float = 30.0) -> None:
-    """Wait for ``/-/ready``.
-
-    Raises:
-        Unavailable: the process exited (message carries its log tail).
-        Timeout: not ready in time.
-    """
-
-    def check() -> bool:
-        if not processes.is_alive(pid, start_time):
-            raise Unavailable(
-                f"Alertmanager exited during start-up; last lines of {log}:\n"
-                + processes.log_tail(log),
-                backend="alertmanager",
-            )
-        return ready(port)
-
-    processes.require(check, timeout=timeout, what="Alertmanager", log_file=log, interval=0.2)
+    """Wait for ``/-/ready``; raises ``Unavailable`` (exited) or ``Timeout``."""
+    processes.require_started(lambda: ready(port), pid=pid, start_time=start_time,
+                              what="Alertmanager", backend="alertmanager", log_file=log,
+                              timeout=timeout)
 
 
 def reload(port: int) -> None:

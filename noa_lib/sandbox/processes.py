@@ -12,10 +12,12 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from noa_lib.errors import PreconditionFailed, Timeout
+from noa_lib.errors import PreconditionFailed, Timeout, Unavailable
 
 LOOPBACK = "127.0.0.1"
 
@@ -158,6 +160,45 @@ def require(
             + log_tail(log_file),
             backend="sandbox",
         )
+
+
+def http_ok(url: str, *, timeout: float = 2.0) -> bool:
+    """True when ``url`` answers HTTP 200 (loopback readiness probes)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as rsp:  # noqa: S310 - loopback only
+            return bool(rsp.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def require_started(
+    ready: Callable[[], bool],
+    *,
+    pid: int,
+    start_time: int,
+    what: str,
+    backend: str,
+    log_file: Path,
+    timeout: float,
+    interval: float = 0.2,
+) -> None:
+    """Wait for a freshly spawned service: ``ready()`` true before ``timeout``.
+
+    Raises:
+        Unavailable: the process exited during start-up (message carries its log tail).
+        Timeout: not ready within ``timeout`` seconds.
+    """
+
+    def check() -> bool:
+        if not is_alive(pid, start_time):
+            raise Unavailable(
+                f"{what} exited during start-up; last lines of {log_file}:\n"
+                + log_tail(log_file),
+                backend=backend,
+            )
+        return ready()
+
+    require(check, timeout=timeout, what=what, log_file=log_file, interval=interval)
 
 
 def port_open(port: int, host: str = LOOPBACK, timeout: float = 0.5) -> bool:

@@ -210,31 +210,15 @@ def start(bins: Binaries, layout: Layout, port: int) -> tuple[int, int]:
 
 def ready(port: int) -> bool:
     """True when ``/-/ready`` answers 200."""
-    try:
-        with urllib.request.urlopen(f"{url(port)}/-/ready", timeout=2) as rsp:  # noqa: S310
-            return bool(rsp.status == 200)
-    except (OSError, urllib.error.URLError):
-        return False
+    return processes.http_ok(f"{url(port)}/-/ready")
 
 
 def wait_ready(port: int, pid: int, start_time: int, log: Path, *, timeout: float = 60.0) -> None:
-    """Wait for ``/-/ready``.
+    """Wait for ``/-/ready``; raises ``Unavailable`` (exited) or ``Timeout``."""
+    processes.require_started(lambda: ready(port), pid=pid, start_time=start_time,
+                              what="Prometheus", backend="prometheus", log_file=log,
+                              timeout=timeout)
 
-    Raises:
-        Unavailable: the process exited (message carries its log tail).
-        Timeout: not ready within ``timeout`` seconds.
-    """
-
-    def check() -> bool:
-        if not processes.is_alive(pid, start_time):
-            raise Unavailable(
-                f"Prometheus exited during start-up; last lines of {log}:\n"
-                + processes.log_tail(log),
-                backend="prometheus",
-            )
-        return ready(port)
-
-    processes.require(check, timeout=timeout, what="Prometheus", log_file=log, interval=0.2)
 
 
 def reload(port: int) -> None:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from noa_lib.errors import Unavailable
 from noa_lib.sandbox import processes
 from noa_lib.sandbox.layout import Layout
 
@@ -49,33 +46,12 @@ def start(layout: Layout, port: int) -> tuple[int, int]:
 
 def ready(port: int) -> bool:
     """True when ``/metrics`` answers 200."""
-    try:
-        with urllib.request.urlopen(url(port), timeout=2) as rsp:  # noqa: S310 - loopback
-            return bool(rsp.status == 200)
-    except (OSError, urllib.error.URLError):
-        return False
+    return processes.http_ok(url(port))
 
 
 def wait_ready(port: int, pid: int, start_time: int, log: Path, *, timeout: float = 30.0) -> None:
-    """Wait until ``/metrics`` answers.
+    """Wait until ``/metrics`` answers; raises ``Unavailable`` (exited) or ``Timeout``."""
+    processes.require_started(lambda: ready(port), pid=pid, start_time=start_time,
+                              what="the NOA Server simulator", backend="simulator",
+                              log_file=log, timeout=timeout, interval=0.1)
 
-    Raises:
-        Unavailable: the process exited (message carries its log tail).
-        Timeout: not ready in time.
-    """
-
-    def check() -> bool:
-        if not processes.is_alive(pid, start_time):
-            raise Unavailable(
-                f"the NOA Server simulator exited during start-up; last lines of {log}:\n"
-                + processes.log_tail(log),
-                backend="simulator",
-            )
-        return ready(port)
-
-    processes.require(
-        check, timeout=timeout, what="NOA Server simulator", log_file=log, interval=0.1
-    )
-
-
-__all__ = ["VERSION", "command", "start", "url", "wait_ready"]
