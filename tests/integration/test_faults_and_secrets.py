@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from runbook_plans import PREREQUISITES
 
 from noa_lib.records.catalog import Catalog
 
@@ -45,12 +46,16 @@ def test_planted_secrets_appear_in_no_record_html_index_or_log(sandbox_target, e
     planted = "planted-env-secret-5f2b9c"
     env["NOA_PLANTED_API_TOKEN"] = planted
     logs = []
+    runs = 0
     for runbook in RUNBOOKS:
-        proc = noa("run", runbook, "--target", "sandbox", env=env)
-        assert proc.returncode == 0, proc.stderr
-        logs += [proc.stdout, proc.stderr]
+        for name, params in [*PREREQUISITES.get(runbook, []), (runbook, {})]:
+            args = [arg for item in params.items() for arg in ("-p", *item)]
+            proc = noa("run", name, "--target", "sandbox", *args, env=env)
+            assert proc.returncode == 0, proc.stderr
+            logs += [proc.stdout, proc.stderr]
+            runs += 1
     files = [p for p in (tmp_path / "reports").rglob("*") if p.is_file()]
-    assert len([p for p in files if p.suffix == ".ipynb"]) == len(RUNBOOKS)
+    assert len([p for p in files if p.suffix == ".ipynb"]) == runs
     assert any(p.suffix == ".html" for p in files) and any(".sqlite" in p.name for p in files)
     listing = noa("reports", "list", "--json", env=env)
     logs += [listing.stdout, listing.stderr]

@@ -1,0 +1,23 @@
+"""How tests run every runbook on the sandbox: what must exist first, and non-default values.
+
+Shared by the notebook execution test and the end-to-end secrets test so both exercise each
+runbook the same meaningful way on a fresh sandbox.
+"""
+
+from __future__ import annotations
+
+# Runbooks that need something to exist first (a backup before a restore drill…): the runs, with
+# parameters, that make their default-parameter run meaningful on a fresh sandbox.
+PREREQUISITES: dict[str, list[tuple[str, dict[str, str]]]] = {
+    "backup/validate_backup": [("backup/full_backup", {"dry_run": "false"})],
+    # a fresh base backup keeps the WAL to replay short (the project sandbox writes a lot of it)
+    "backup/pitr_restore": [
+        ("backup/wal_archiving", {"take_base_backup": "true", "dry_run": "false"})
+    ],
+}
+# Non-default parameters for the execution test (e.g. to keep a drill small).
+PARAMETERS: dict[str, dict[str, str]] = {
+    "backup/full_backup": {"dry_run": "false"},
+    # one real restore of the project sandbox (latest); the default dry run runs under nbval
+    "backup/pitr_restore": {"dry_run": "false"},
+}
