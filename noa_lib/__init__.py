@@ -62,6 +62,7 @@ _LAZY: dict[str, str] = {
     # backups: WAL archiving, base backups, point-in-time recovery
     "archiving_status": "noa_lib.ops.backup.wal",
     "plan_base_backup": "noa_lib.ops.backup.basebackup",
+    "plan_archive_setup": "noa_lib.ops.backup.archive_setup",
     "take_base_backup": "noa_lib.ops.backup.basebackup",
     "pitr_window": "noa_lib.ops.backup.pitr_window",
     "plan_pitr": "noa_lib.ops.backup.pitr",

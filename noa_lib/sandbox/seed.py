@@ -30,8 +30,10 @@ TABLES = (
 )
 APPROX_ROWS = "~510k"
 # Functions runbooks need that PostgreSQL reserves for superusers unless granted.
-_GRANTED_FUNCTIONS = ("pg_switch_wal()", "pg_create_restore_point(text)")
+_GRANTED_FUNCTIONS = ("pg_switch_wal()", "pg_create_restore_point(text)", "pg_reload_conf()")
 _GRANTED_ROLES = ("pg_monitor", "pg_signal_backend", "pg_checkpoint")
+# The ops role may manage WAL archiving (backup/wal_archiving sets it up with ALTER SYSTEM).
+_ALTERABLE_SETTINGS = ("wal_level", "archive_mode", "archive_command", "archive_timeout")
 
 
 def sql_text(name: str) -> str:
@@ -85,6 +87,12 @@ def _seed(
                 su.execute(
                     sql.SQL("GRANT {} TO {}").format(sql.Identifier(role), sql.Identifier(OPS_ROLE))
                 )
+        su.execute(
+            sql.SQL("GRANT ALTER SYSTEM ON PARAMETER {} TO {}").format(
+                sql.SQL(", ").join(sql.Identifier(s) for s in _ALTERABLE_SETTINGS),
+                sql.Identifier(OPS_ROLE),
+            )
+        )
         present = su.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
         keep = not with_data and present.fetchone() is not None
         if not keep:
