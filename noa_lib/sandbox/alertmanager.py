@@ -13,15 +13,13 @@ import os
 import re
 import shutil
 import subprocess
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import yaml
 
-from noa_lib.errors import ParameterError, PreconditionFailed, Unavailable
+from noa_lib.errors import ParameterError, PreconditionFailed
 from noa_lib.files import atomic_write_text
 from noa_lib.sandbox import processes
 from noa_lib.sandbox.layout import Layout
@@ -149,24 +147,8 @@ def wait_ready(port: int, pid: int, start_time: int, log: Path, *, timeout: floa
 
 
 def reload(port: int) -> None:
-    """Apply a changed configuration (``POST /-/reload``).
-
-    Raises:
-        Unavailable: refused or no answer.
-    """
-    request = urllib.request.Request(  # noqa: S310 - our loopback http URL
-        f"{url(port)}/-/reload", method="POST", data=b""
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as rsp:  # noqa: S310
-            rsp.read()
-    except urllib.error.HTTPError as exc:
-        body = exc.read().decode(errors="replace")[:500]
-        raise Unavailable(
-            f"Alertmanager refused the reload: {body}", backend="alertmanager"
-        ) from None
-    except OSError as exc:
-        raise Unavailable(f"Alertmanager reload failed: {exc}", backend="alertmanager") from None
+    """Apply a changed configuration (``POST /-/reload``); raises ``Unavailable`` if refused."""
+    processes.lifecycle_reload(url(port), what="Alertmanager", backend="alertmanager")
 
 
 __all__ = [

@@ -171,6 +171,25 @@ def http_ok(url: str, *, timeout: float = 2.0) -> bool:
         return False
 
 
+def lifecycle_reload(base_url: str, *, what: str, backend: str) -> None:
+    """``POST <base_url>/-/reload`` (Prometheus and Alertmanager lifecycle API).
+
+    Raises:
+        Unavailable: the server refused the new configuration or did not answer.
+    """
+    request = urllib.request.Request(  # noqa: S310 - our loopback http URL
+        f"{base_url}/-/reload", method="POST", data=b""
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as rsp:  # noqa: S310
+            rsp.read()
+    except urllib.error.HTTPError as exc:
+        body = exc.read().decode(errors="replace")[:500]
+        raise Unavailable(f"{what} refused the reload: {body}", backend=backend) from None
+    except OSError as exc:
+        raise Unavailable(f"{what} reload failed: {exc}", backend=backend) from None
+
+
 def require_started(
     ready: Callable[[], bool],
     *,

@@ -17,14 +17,12 @@ import os
 import re
 import shutil
 import subprocess
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from noa_lib.errors import PreconditionFailed, Unavailable
+from noa_lib.errors import PreconditionFailed
 from noa_lib.files import atomic_write_text
 from noa_lib.sandbox import processes
 from noa_lib.sandbox.layout import Layout
@@ -222,22 +220,8 @@ def wait_ready(port: int, pid: int, start_time: int, log: Path, *, timeout: floa
 
 
 def reload(port: int) -> None:
-    """Apply a changed configuration (``POST /-/reload``).
-
-    Raises:
-        Unavailable: the server refused the new configuration or did not answer.
-    """
-    request = urllib.request.Request(  # noqa: S310 - our loopback http URL
-        f"{url(port)}/-/reload", method="POST", data=b""
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as rsp:  # noqa: S310
-            rsp.read()
-    except urllib.error.HTTPError as exc:
-        body = exc.read().decode(errors="replace")[:500]
-        raise Unavailable(f"Prometheus refused the reload: {body}", backend="prometheus") from None
-    except OSError as exc:
-        raise Unavailable(f"Prometheus reload failed: {exc}", backend="prometheus") from None
+    """Apply a changed configuration (``POST /-/reload``); raises ``Unavailable`` if refused."""
+    processes.lifecycle_reload(url(port), what="Prometheus", backend="prometheus")
 
 
 __all__ = [
