@@ -140,6 +140,17 @@ class KubernetesSettings:
 
 
 @dataclass(frozen=True)
+class RegistrySettings:
+    """The container registry NOA Server's images come from (OCI distribution API v2)."""
+
+    url: str = "https://registry.noa.example"
+    repository: str = "noa-server"
+    username: str | None = None
+    password: SecretRef | None = None
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
 class Target:
     """One environment runbooks can act on. ``None`` sections are not configured."""
 
@@ -150,11 +161,12 @@ class Target:
     s3: S3Settings | None = None
     prometheus: PrometheusSettings | None = None
     kubernetes: KubernetesSettings | None = None
+    registry: RegistrySettings | None = None
 
     def secret_refs(self) -> list[SecretRef]:
         """Every secret reference this target names (for clients and for redaction)."""
         refs: list[SecretRef] = []
-        for section in (self.postgres, self.s3, self.prometheus, self.kubernetes):
+        for section in (self.postgres, self.s3, self.prometheus, self.kubernetes, self.registry):
             if section is None:
                 continue
             for f in fields(section):
@@ -207,6 +219,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "s3": S3Settings,
     "prometheus": PrometheusSettings,
     "kubernetes": KubernetesSettings,
+    "registry": RegistrySettings,
 }
 
 
