@@ -90,6 +90,53 @@ _LAZY: dict[str, str] = {
     "monitoring_stack": "noa_lib.ops.monitoring_stack",
     "dashboard_chart": "noa_lib.show.dashboards",
     "next_runbooks_table": "noa_lib.show.triage",
+    # deployment: canary analysis, names
+    "analysis_spec": "noa_lib.ops.deploy.analysis",
+    "default_metrics": "noa_lib.ops.deploy.analysis",
+    "run_analysis": "noa_lib.ops.deploy.analysis",
+    "skipped_analysis": "noa_lib.ops.deploy.analysis",
+    "validate_name": "noa_lib.ops.names",
+    "analysis_table": "noa_lib.show.analysis",
+    "pre_deployment_checklist": "noa_lib.ops.deploy.checklist",
+    "require_go": "noa_lib.ops.deploy.checklist",
+    "checklist_table": "noa_lib.show.deploy_checks",
+    "verdict_banner": "noa_lib.show.deploy_checks",
+    "post_deployment_verification": "noa_lib.ops.deploy.verification",
+    # not in the TYPE_CHECKING block (records layer, see backup_history)
+    "deploy_evidence": "noa_lib.records.deploy_evidence",
+    # logs
+    "investigate_logs": "noa_lib.ops.logs.investigate",
+    "patterns_table": "noa_lib.show.logs",
+    "log_timeline_chart": "noa_lib.show.logs",
+    "sources_frame": "noa_lib.show.logs",
+    # deployment: rolling update, rollback, canary, blue-green (H3)
+    "image_change": "noa_lib.ops.deploy.rollout",
+    "watch_rollout": "noa_lib.ops.deploy.rollout",
+    "revision_history": "noa_lib.ops.deploy.revisions",
+    "undo_plan": "noa_lib.ops.deploy.revisions",
+    "undo_offer": "noa_lib.ops.deploy.revisions",
+    "config_history": "noa_lib.ops.deploy.configmaps",
+    "config_change_plan": "noa_lib.ops.deploy.configmaps",
+    "config_restore_plan": "noa_lib.ops.deploy.configmaps",
+    "plan_canary": "noa_lib.ops.deploy.canary",
+    "run_canary": "noa_lib.ops.deploy.canary",
+    "plan_blue_green": "noa_lib.ops.deploy.bluegreen",
+    "run_blue_green": "noa_lib.ops.deploy.bluegreen",
+    "decommission_plan": "noa_lib.ops.deploy.bluegreen",
+    "verify_rollback": "noa_lib.ops.deploy.rollback",
+    "rollout_table": "noa_lib.show.rollouts",
+    "status_table": "noa_lib.show.rollouts",
+    "revisions_table": "noa_lib.show.rollouts",
+    "config_versions_table": "noa_lib.show.rollouts",
+    "traffic_table": "noa_lib.show.rollouts",
+    "phases_table": "noa_lib.show.rollouts",
+    "slots_table": "noa_lib.show.rollouts",
+    "show_plans": "noa_lib.show.rollouts",
+    "handoff_table": "noa_lib.show.rollouts",
+    "analyses_table": "noa_lib.show.rollouts",
+    # records-backed (not in the TYPE_CHECKING block, like backup_history)
+    "plan_rollback": "noa_lib.records.rollback",
+    "latest_deploy": "noa_lib.records.deploy_history",
     # safety
     "Plan": "noa_lib.ops.safety",
     "Change": "noa_lib.ops.safety",
@@ -159,19 +206,54 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.ops.connectivity import check_backends, latency_figures
     from noa_lib.ops.dashboards import board_findings, dashboards
     from noa_lib.ops.database import database_health
+    from noa_lib.ops.deploy.analysis import (
+        analysis_spec,
+        default_metrics,
+        run_analysis,
+        skipped_analysis,
+    )
+    from noa_lib.ops.deploy.bluegreen import decommission_plan, plan_blue_green, run_blue_green
+    from noa_lib.ops.deploy.canary import plan_canary, run_canary
+    from noa_lib.ops.deploy.checklist import pre_deployment_checklist, require_go
+    from noa_lib.ops.deploy.configmaps import (
+        config_change_plan,
+        config_history,
+        config_restore_plan,
+    )
+    from noa_lib.ops.deploy.revisions import revision_history, undo_offer, undo_plan
+    from noa_lib.ops.deploy.rollback import verify_rollback
+    from noa_lib.ops.deploy.rollout import image_change, watch_rollout
+    from noa_lib.ops.deploy.verification import post_deployment_verification
     from noa_lib.ops.findings import Finding, Status, require_ok, worst
+    from noa_lib.ops.logs.investigate import investigate_logs
     from noa_lib.ops.metrics_checks import check_thresholds, threshold_figures
     from noa_lib.ops.monitoring_stack import monitoring_stack
+    from noa_lib.ops.names import validate_name
     from noa_lib.ops.promql import CATALOGUE, get_query
     from noa_lib.ops.safety import Change, Plan, apply_plan
     from noa_lib.ops.targets import load_target
     from noa_lib.ops.thresholds import THRESHOLDS, threshold
+    from noa_lib.show.analysis import analysis_table
     from noa_lib.show.backups import backups_table, drill_table
     from noa_lib.show.charts import backup_history_chart
     from noa_lib.show.dashboards import dashboard_chart
+    from noa_lib.show.deploy_checks import checklist_table, verdict_banner
     from noa_lib.show.findings import findings_table
+    from noa_lib.show.logs import log_timeline_chart, patterns_table, sources_frame
     from noa_lib.show.outcome import record_outcome
     from noa_lib.show.plans import show_plan
     from noa_lib.show.retention import gaps_frame, retention_table
+    from noa_lib.show.rollouts import (
+        analyses_table,
+        config_versions_table,
+        handoff_table,
+        phases_table,
+        revisions_table,
+        rollout_table,
+        show_plans,
+        slots_table,
+        status_table,
+        traffic_table,
+    )
     from noa_lib.show.targets import target_table
     from noa_lib.show.triage import next_runbooks_table

@@ -117,6 +117,21 @@ def _parser() -> argparse.ArgumentParser:
                         "(error-spike, slow-db, …; normal ends it)")
     p.add_argument("name", nargs="?", help="scenario name (see --list)")
     p.add_argument("--list", action="store_true", help="list the scenarios and what they show")
+    p = ssub.add_parser("release", help="mark a NOA Server release of the sandbox registry bad, "
+                        "crashing, … (only the pods running it are affected), or publish one")
+    p.add_argument("version", nargs="?", help="release tag, e.g. 2.15.0 (see --list)")
+    p.add_argument("--list", action="store_true", help="list the published releases")
+    p.add_argument("--bad", action="store_true", help="its pods answer 5xx and slowly")
+    p.add_argument("--error-rate", type=float, default=0.25,
+                   help="with --bad: share of 5xx responses (default 0.25)")
+    p.add_argument("--extra-latency", type=float, default=0.8,
+                   help="with --bad: seconds added to database-bound requests (default 0.8)")
+    p.add_argument("--crash", action="store_true", help="its pods crash-loop (never Ready)")
+    p.add_argument("--migration-fails", action="store_true",
+                   help="its database migration Job fails")
+    p.add_argument("--good", action="store_true", help="clear every fault of the release")
+    p.add_argument("--publish", action="store_true",
+                   help="publish the tag in the sandbox registry first (a new release)")
     p = ssub.add_parser("status", help="what is running and where")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
@@ -360,6 +375,8 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
 
     if args.sandbox_command == "scenario":
         return _cmd_scenario(args)
+    if args.sandbox_command == "release":
+        return _cmd_release(args)
     if args.sandbox_command == "up":
         state = sandbox.up(progress=_say, with_alertmanager=args.with_alertmanager,
                            alert_webhook=args.alert_webhook)
@@ -396,6 +413,39 @@ def _cmd_scenario(args: argparse.Namespace) -> int:
     spec = scenarios.set_scenario(None, args.name)
     _say(f"scenario {spec.scenario} since {spec.to_json()['since_utc']}; Prometheus shows it "
          "within ~15 s (`noa sandbox down` ends it)")
+    return 0
+
+
+def _cmd_release(args: argparse.Namespace) -> int:
+    from noa_lib.sandbox import releases
+
+    if args.list or not args.version:
+        rows = [{"release": r.version, "pods": r.pods,
+                 "errors": f"{r.error_rate:.0%}" if r.error_rate else "-",
+                 "extra latency": f"{r.extra_latency_s:g}s" if r.extra_latency_s else "-",
+                 "crash": "yes" if r.crash else "-",
+                 "migration": "fails" if r.migration_fails else "-",
+                 "migrations": ", ".join(r.migrations[-2:])}
+                for r in releases.list_releases()]
+        _table(rows, ["release", "pods", "errors", "extra latency", "crash", "migration",
+                      "migrations"])
+        if not args.list:
+            _say("give a release to mark it (--bad, --crash, --migration-fails, --good)")
+        return 0
+    release = releases.mark_release(
+        None, args.version, bad=args.bad, error_rate=args.error_rate,
+        extra_latency_s=args.extra_latency, crash=args.crash,
+        migration_fails=args.migration_fails, good=args.good, publish=args.publish,
+    )
+    state = "healthy" if release.healthy else ", ".join(
+        part for part, on in (
+            (f"{release.error_rate:.0%} errors", release.error_rate),
+            (f"+{release.extra_latency_s:g}s latency", release.extra_latency_s),
+            ("crash-looping", release.crash),
+            ("failing migrations", release.migration_fails),
+        ) if on
+    )
+    _say(f"release {release.version}: {state}; {release.pods} pod(s) run it now")
     return 0
 
 

@@ -20,4 +20,6 @@ PARAMETERS: dict[str, dict[str, str]] = {
     "backup/full_backup": {"dry_run": "false"},
     # one real restore of the project sandbox (latest); the default dry run runs under nbval
     "backup/pitr_restore": {"dry_run": "false"},
+    # a published release newer than the seeded one: registry, dry run and tag checks all run
+    "deployment/pre_deployment_checklist": {"image_tag": "2.15.1"},
 }

@@ -11,7 +11,8 @@ Error mapping (:func:`mapped_errors`)::
     connect or read timeout                  -> Timeout
     HTTP 404                                 -> NotFound
     HTTP 409                                 -> Conflict
-    HTTP 401/403/422, bad kubeconfig, other  -> ClientError (kubeconfig problems: ConfigError)
+    HTTP 401/403/422, bad kubeconfig, other  -> ClientError (kubeconfig problems: ConfigError;
+                                                a 403 names the RBAC rule that would allow it)
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from kubernetes.client.exceptions import ApiException, OpenApiException
 from kubernetes.config.config_exception import ConfigException
 
 from noa_lib.clients._errors import failure, safe
+from noa_lib.clients.kube_rbac import rbac_hint
 from noa_lib.config import KubernetesSettings
 from noa_lib.errors import ClientError, ConfigError, Conflict, NotFound, Timeout, Unavailable
 
@@ -222,6 +224,8 @@ def _failure(exc: Exception, api: TimeoutApiClient) -> ClientError:
             return failure(Conflict, BACKEND, where, f"answered {detail}", secrets)
         if status >= 500:
             return failure(Unavailable, BACKEND, where, f"unavailable: {detail}", secrets)
+        if status == 403 and (hint := rbac_hint(_status_message(exc))):
+            return failure(ClientError, BACKEND, where, f"forbids it (HTTP 403): {hint}", secrets)
         if status in (401, 403):
             return failure(ClientError, BACKEND, where, f"refused the request: {detail}", secrets)
         return failure(ClientError, BACKEND, where, f"rejected the request: {detail}", secrets)

@@ -15,7 +15,13 @@ On loopback, under a state directory (default ``<project root>/.sandbox``, or ``
   backfilled on the first start (:mod:`.history`: seasonality, growth, three past incidents at
   known times) and NOA's alert rules from ``deploy/prometheus/alerts.yml``;
 - optionally Alertmanager (:mod:`.alertmanager`, ``up --with-alertmanager``) routing alerts to
-  ``noa alerts serve``.
+  ``noa alerts serve``;
+- a Kubernetes API (:mod:`.kube`, started by :mod:`.kubernetes`) with a simulated cluster:
+  NOA Server's Deployments ``api``/``worker``/``web`` in namespace ``noa`` (real rollout
+  semantics), pods whose Ready set decides what the simulator serves (a canary gets its share of
+  the traffic), pod logs, the service proxy (health, login, chat, migrations), Jobs, HPAs,
+  CronJobs, and the image registry on ``/v2/`` (``noa sandbox release`` marks releases bad,
+  crashing… :mod:`.releases`); kubeconfig in ``<state>/kube/kubeconfig``.
 
 While it runs, ``<state_dir>/target.toml`` publishes the ``sandbox`` target (secrets as ``file:``
 references), which the repository's ``noa.toml`` includes. Nothing in ``noa_lib.ops`` or
@@ -24,7 +30,8 @@ references), which the repository's ``noa.toml`` includes. Nothing in ``noa_lib.
 Modules: ``manager`` (up/down/status), ``postgres``, ``walarchive``, ``seed`` (+ ``schema.sql``,
 ``data.sql``), ``seaweed``, ``monitoring`` (Prometheus, simulator, Alertmanager orchestration),
 ``prometheus``, ``alertmanager``, ``history`` (+ ``history_series``), ``scenarios``, ``simulator/``,
-``processes``, ``state``, ``credentials``, ``target``, ``layout``, ``models``.
+``kube/``, ``kubernetes``, ``releases``, ``processes``, ``state``, ``credentials``, ``target``,
+``layout``, ``models``.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from __future__ import annotations
 from noa_lib.sandbox.layout import default_state_dir
 from noa_lib.sandbox.manager import down, status, up
 from noa_lib.sandbox.models import SandboxStatus, ServiceStatus
+from noa_lib.sandbox.releases import list_releases, mark_release
 from noa_lib.sandbox.scenarios import set_scenario
 
 __all__ = [
@@ -39,6 +47,8 @@ __all__ = [
     "ServiceStatus",
     "default_state_dir",
     "down",
+    "list_releases",
+    "mark_release",
     "set_scenario",
     "status",
     "up",

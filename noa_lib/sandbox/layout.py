@@ -15,6 +15,8 @@
       prometheus/         prometheus.yml, rules/ (checked copy of alerts.yml), data/ (TSDB)
       alertmanager/       alertmanager.yml and its data (only with --with-alertmanager)
       simulator/world.json  what the simulated NOA Server does (scenario, pods, releases)
+      kube/               the Kubernetes API: store.json (objects), tokens.json (0600),
+                          kubeconfig (0600), requests.jsonl (request log)
 """
 
 from __future__ import annotations
@@ -123,6 +125,14 @@ class Layout:
     @property
     def world_file(self) -> Path:
         return self.simulator_dir / "world.json"
+
+    @property
+    def kube_dir(self) -> Path:
+        return self.root / "kube"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.kube_dir / "kubeconfig"
 
     def log(self, service: str) -> Path:
         """Log file of ``service`` (``postgres``, ``s3``, ``prometheus``, ``simulator``…)."""

@@ -14,7 +14,16 @@ from pathlib import Path
 
 from noa_lib.clients import pgserver
 from noa_lib.errors import NoaError, PreconditionFailed, Unavailable
-from noa_lib.sandbox import monitoring, postgres, processes, seaweed, seed, target, walarchive
+from noa_lib.sandbox import (
+    kubernetes,
+    monitoring,
+    postgres,
+    processes,
+    seaweed,
+    seed,
+    target,
+    walarchive,
+)
 from noa_lib.sandbox.credentials import Credentials, ensure_credentials, load_credentials, scrub
 from noa_lib.sandbox.history import describe as describe_history
 from noa_lib.sandbox.layout import Layout, default_state_dir
@@ -32,6 +41,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 
 PG_PORTS = (54320, 54999)
+KUBE_PORTS = kubernetes.PORTS
 S3_PORTS = (20000, 22700)  # + 10004 for admin gRPC stays below the ephemeral range
 
 
@@ -133,9 +143,19 @@ def down(state_dir: Path | None = None, *, progress: Progress | None = None) -> 
         target.withdraw(layout.target_file)
         s3 = state.s3
         pg = state.postgres
-        if not (s3.wanted or pg.wanted or _alive(s3) or _alive(pg) or monitoring.wanted(state)):
+        kube = state.kubernetes
+        if not (s3.wanted or pg.wanted or _alive(s3) or _alive(pg) or monitoring.wanted(state)
+                or kube.wanted or _alive(kube)):
             say("sandbox is not running")
             return _observe(layout, state)
+        if _alive(kube) and kube.pid is not None:
+            say("stopping the Kubernetes API…")
+            processes.terminate_group(kube.pid, kube.pid_start)  # flushes its store on SIGTERM
+        kube_survivors = ["kubernetes"] if _alive(kube) else []
+        if not kube_survivors:
+            state = state.with_service(
+                "kubernetes", replace(kube, pid=None, pid_start=None, wanted=False)
+            )
         state, monitoring_survivors = monitoring.stop(state, say)
         # PostgreSQL first: its shutdown checkpoint archives the last WAL segment to S3
         if _alive(pg):
@@ -147,7 +167,7 @@ def down(state_dir: Path | None = None, *, progress: Progress | None = None) -> 
         if s3.port is not None:
             seaweed.remove_stale_sockets(s3.port)
         survivors = [name for name, rec in (("s3", s3), ("postgres", pg)) if _alive(rec)]
-        survivors += monitoring_survivors
+        survivors += monitoring_survivors + kube_survivors
         # Forget the pids of what stopped; keep a survivor's so status and down still see it.
         state = replace(
             state,
@@ -232,12 +252,18 @@ def _start_all(
         say(f"PostgreSQL ready on {processes.LOOPBACK}:{pg_port}")
         _reconcile_archiving(layout, state, creds, say)  # S3 may have moved while PG ran
         state = monitoring.start(layout, state, opts, pending, say)
+        if current.service("kubernetes").state != "running":
+            started.append("kubernetes")
+        state = _start_kubernetes(layout, state, current, say)
         _publish(layout, state)
         _ensure_base_backup(layout, say)
         return state
     except BaseException:
         pending.abandon()
         target.withdraw(layout.target_file)
+        if "kubernetes" in started and state.kubernetes.pid is not None:
+            processes.terminate_group(state.kubernetes.pid, state.kubernetes.pid_start)
+            state = state.with_service("kubernetes", replace(state.kubernetes, wanted=False))
         if "postgres" in started:
             _stop_postgres(layout, state.postgres)
             state = state.with_service("postgres", replace(state.postgres, wanted=False))
@@ -246,6 +272,34 @@ def _start_all(
             state = state.with_service("s3", replace(state.s3, wanted=False))
         save_state(layout.state_file, state)
         raise
+
+
+def _start_kubernetes(
+    layout: Layout, state: SandboxState, current: SandboxStatus, say: Progress
+) -> SandboxState:
+    """Start the Kubernetes API (simulated cluster) unless it runs; wait for NOA Server's
+    Deployments to roll out; (re)write the kubeconfig."""
+    old = state.kubernetes
+    if current.service("kubernetes").state == "running" and old.port is not None:
+        kubernetes.write_kubeconfig(layout, old.port)
+        return state
+    if old.pid is not None:  # alive but not answering: replace it
+        processes.terminate_group(old.pid, old.pid_start)
+    port = processes.choose_ports(old.port, 1, low=KUBE_PORTS[0], high=KUBE_PORTS[1])
+    say(f"starting the Kubernetes API on {kubernetes.url(port)}…")
+    pid, began = kubernetes.start(layout, port)
+    state = state.with_service(
+        "kubernetes",
+        ServiceRecord(port=port, pid=pid, pid_start=began, wanted=True,
+                      version=kubernetes.VERSION),
+    )
+    save_state(layout.state_file, state)
+    kubernetes.wait_ready(port, pid, began, layout.log("kubernetes"))
+    kubernetes.write_kubeconfig(layout, port)
+    say("waiting for NOA Server's deployments (api, worker, web) to roll out…")
+    kubernetes.wait_deployments(layout, port)
+    say(f"Kubernetes API ready on {kubernetes.url(port)} (kubeconfig {layout.kubeconfig})")
+    return state
 
 
 def _start_s3(
@@ -391,6 +445,14 @@ def _observe(layout: Layout, state: SandboxState) -> SandboxStatus:
         ),
         *(_observe_monitoring(layout, state, obs, secret_values)
           for obs in monitoring.observe(state)),
+        _observe_one(
+            "kubernetes",
+            state.kubernetes,
+            state.kubernetes.port,
+            None if state.kubernetes.port is None else kubernetes.url(state.kubernetes.port),
+            layout.log("kubernetes"),
+            secret_values,
+        ),
     )
     target_file = layout.target_file if layout.target_file.is_file() else None
     record = state.history
@@ -426,12 +488,16 @@ def _observe_monitoring(
 def _publish(layout: Layout, state: SandboxState) -> None:
     """Write ``target.toml`` for the running services."""
     prometheus_url, alertmanager_url = monitoring.urls(state)
+    kube = state.kubernetes
     target.publish(
         layout.target_file,
         _port(state.postgres),
         _port(state.s3),
         prometheus_url=prometheus_url,
         alertmanager_url=alertmanager_url,
+        kubernetes=None
+        if kube.port is None or not _alive(kube)
+        else (layout.kubeconfig, kubernetes.url(kube.port)),
     )
 
 

@@ -23,7 +23,7 @@ from noa_lib.errors import PreconditionFailed
 from noa_lib.sandbox import alertmanager, history, processes, prometheus
 from noa_lib.sandbox.layout import Layout
 from noa_lib.sandbox.simulator import service as simulator
-from noa_lib.sandbox.simulator.spec import default_spec, read_spec, write_spec
+from noa_lib.sandbox.simulator.spec import WorldSpec, default_spec, read_spec, update_spec
 from noa_lib.sandbox.state import HistoryRecord, SandboxState, ServiceRecord, save_state
 
 log = logging.getLogger(__name__)
@@ -177,19 +177,17 @@ def _ensure_world(
 
     ``fresh`` (the simulator was stopped cleanly or never ran) resets the scenario to normal.
     """
-    try:
-        spec = read_spec(layout.world_file)
-        exists = layout.world_file.is_file()
-    except (OSError, ValueError):
-        spec, exists = default_spec(), False
-    updated = spec
-    if record is not None and record.series > 0:
-        updated = replace(updated, epoch=record.start)
-    if fresh and spec.scenario != "normal":
-        say(f"scenario {spec.scenario} ended with the last `down`; starting normal")
-        updated = replace(updated, scenario="normal", since=time.time())
-    if not exists or updated != spec:
-        write_spec(layout.world_file, updated)
+
+    def adjust(spec: WorldSpec) -> WorldSpec:
+        updated = spec
+        if record is not None and record.series > 0:
+            updated = replace(updated, epoch=record.start)
+        if fresh and spec.scenario != "normal":
+            say(f"scenario {spec.scenario} ended with the last `down`; starting normal")
+            updated = replace(updated, scenario="normal", since=time.time())
+        return updated
+
+    update_spec(layout.world_file, adjust, broken=default_spec)  # locked: the cluster writes too
 
 
 def _start_simulator(layout: Layout, state: SandboxState, say: Progress) -> SandboxState:

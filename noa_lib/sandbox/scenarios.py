@@ -17,7 +17,7 @@ from noa_lib.errors import ParameterError, PreconditionFailed
 from noa_lib.sandbox import processes
 from noa_lib.sandbox.layout import Layout, default_state_dir
 from noa_lib.sandbox.simulator.scenarios import NAMES, SCENARIOS, Scenario
-from noa_lib.sandbox.simulator.spec import WorldSpec, default_spec, read_spec, write_spec
+from noa_lib.sandbox.simulator.spec import WorldSpec, default_spec, read_spec, update_spec
 from noa_lib.sandbox.state import load_state
 
 
@@ -71,17 +71,19 @@ def set_scenario(state_dir: Path | None, name: str, *, now: float | None = None)
             f"the simulated NOA Server of the sandbox in {layout.root} is not running; "
             "start it with `noa sandbox up`, then set the scenario"
         )
-    try:
-        spec = read_spec(layout.world_file)
-    except (OSError, ValueError):  # a broken world file is replaced rather than kept
+
+    def broken() -> WorldSpec:  # a broken world file is replaced rather than kept
         history = state.history
         spec = default_spec()
         if history is not None and history.series > 0:
             spec = replace(spec, epoch=history.start)
+        return spec
+
     when = time.time() if now is None else now
-    updated: WorldSpec = replace(spec, scenario=name, since=when)
-    write_spec(layout.world_file, updated)
-    return updated
+    # locked: the sandbox cluster writes the same file (the pods that serve)
+    return update_spec(
+        layout.world_file, lambda spec: replace(spec, scenario=name, since=when), broken=broken
+    )
 
 
 __all__ = ["available", "current", "set_scenario", "validate"]

@@ -20,7 +20,7 @@ from noa_lib.errors import PreconditionFailed
 from noa_lib.files import atomic_write_text
 
 STATE_VERSION = 1
-SERVICE_NAMES = ("postgres", "s3", "prometheus", "simulator", "alertmanager")
+SERVICE_NAMES = ("postgres", "s3", "prometheus", "simulator", "alertmanager", "kubernetes")
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,7 @@ class SandboxState:
     prometheus: ServiceRecord = field(default_factory=ServiceRecord)
     simulator: ServiceRecord = field(default_factory=ServiceRecord)
     alertmanager: ServiceRecord = field(default_factory=ServiceRecord)
+    kubernetes: ServiceRecord = field(default_factory=ServiceRecord)
     with_alertmanager: bool = False
     alert_webhook: str = ""
     history: HistoryRecord | None = None
@@ -126,6 +127,7 @@ def load_state(path: Path) -> SandboxState:
         prometheus=_record(raw.get("prometheus")),
         simulator=_record(raw.get("simulator")),
         alertmanager=_record(raw.get("alertmanager")),
+        kubernetes=_record(raw.get("kubernetes")),
         with_alertmanager=bool(raw.get("with_alertmanager", False)),
         alert_webhook=str(raw.get("alert_webhook") or ""),
         history=_history(raw.get("history")),

@@ -25,8 +25,13 @@ def render(
     s3_base: int,
     prometheus_url: str | None = None,
     alertmanager_url: str | None = None,
+    kubernetes: tuple[Path, str] | None = None,
 ) -> str:
-    """The TOML text of the ``sandbox`` target for the given ports and URLs."""
+    """The TOML text of the ``sandbox`` target for the given ports and URLs.
+
+    ``kubernetes`` is ``(kubeconfig path, API URL)`` of the sandbox Kubernetes API, which also
+    serves the image registry.
+    """
     secrets_ref = "file:secrets/"
     sections: list[tuple[str, dict[str, Value]]] = [
         (
@@ -60,6 +65,16 @@ def render(
         if alertmanager_url is not None:
             prom["alertmanager_url"] = alertmanager_url
         sections.append((f"targets.{TARGET_NAME}.prometheus", prom))
+    if kubernetes is not None:
+        kubeconfig, api_url = kubernetes
+        sections.append((
+            f"targets.{TARGET_NAME}.kubernetes",
+            {"kubeconfig": str(kubeconfig), "context": "noa-sandbox", "namespace": "noa"},
+        ))
+        sections.append((
+            f"targets.{TARGET_NAME}.registry",
+            {"url": api_url, "repository": "noa-server"},
+        ))
     out = ["# Written by `noa sandbox up`; removed by `noa sandbox down`. Do not edit.\n"]
     for header, values in sections:
         out.append(f"\n[{header}]\n")
@@ -82,9 +97,10 @@ def publish(
     s3_base: int,
     prometheus_url: str | None = None,
     alertmanager_url: str | None = None,
+    kubernetes: tuple[Path, str] | None = None,
 ) -> None:
     """Write the target file atomically."""
-    text = render(pg_port, s3_base, prometheus_url, alertmanager_url)
+    text = render(pg_port, s3_base, prometheus_url, alertmanager_url, kubernetes)
     atomic_write_text(path, text, mode=0o644)
 
 

@@ -111,7 +111,7 @@ def test_world_file_round_trips_and_rejects_bad_input(tmp_path: Path) -> None:
     assert json.loads(path.read_text())["since_utc"] == "1970-01-01T00:00:05Z"
     for bad, message in (
         ({"scenario": "meteor"}, "unknown scenario"),
-        ({"pods": []}, "non-empty"),
+        ({"pods": {}}, "must be a list"),
         ({"pods": [{"name": "x", "service": "db"}]}, "service"),
         ({"since": "yesterday"}, "number"),
         ({"releases": {"1.0": {"error_5xx": {"nope": 1}}}}, "service to a number"),

@@ -35,6 +35,31 @@ DEFAULT_PODS = (
 )
 
 
+def resolve_pod(name: str | None, pods: tuple[Pod, ...]) -> str | None:
+    """The pod a scenario means by ``name``: that pod, or for ``<service>-<i>`` (``worker-0``)
+    the i-th pod of the service by name when pods carry Kubernetes names (``worker-7d9f…-x2kq``).
+    """
+    if name is None or any(p.name == name for p in pods):
+        return name
+    service, _, index = name.rpartition("-")
+    if not index.isdigit():
+        return name
+    names = sorted(p.name for p in pods if p.service == service)
+    return names[int(index)] if int(index) < len(names) else name
+
+
+RELEASES = ("2.12.0", "2.13.0", "2.14.0", "2.15.0", "2.15.1")
+"""Tags of ``noa-server`` the sandbox registry publishes from the start."""
+MIGRATIONS = {
+    "2.12.0": ("0001_initial", "0017_add_organizations", "0029_add_api_keys",
+               "0038_add_org_quotas"),
+    "2.13.0": ("0040_add_chat_feedback",),
+    "2.14.0": ("0041_add_provider_usage",),
+    "2.15.0": ("0042_add_usage_index",),
+}
+"""Database migrations each release introduces (later releases include the earlier ones)."""
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """An HTTP endpoint: its share of its service's traffic and its typical latency.
@@ -126,6 +151,8 @@ __all__ = [
     "DEFAULT_PODS",
     "DEFAULT_VERSION",
     "ENDPOINTS",
+    "MIGRATIONS",
+    "RELEASES",
     "LATENCY_BUCKETS",
     "PROVIDERS",
     "SERVICES",
@@ -134,4 +161,5 @@ __all__ = [
     "Pod",
     "Provider",
     "endpoints_of",
+    "resolve_pod",
 ]

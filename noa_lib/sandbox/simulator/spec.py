@@ -9,18 +9,30 @@ every second. Fields (all optional)::
       "since_utc": "2026-11-26T22:40:00Z",  # the same, for humans
       "epoch": 1756339200.0,                # start of the traffic growth (history start)
       "pods": [{"name": "api-0", "service": "api", "version": "2.14.0"}, …],
-      "releases": {"2.15.0": {"error_5xx": {"api": 0.2}, "extra_latency_s": {"api": 0.5}}}
+      "releases": {"2.15.0": {"error_5xx": {"api": 0.2}, "extra_latency_s": {"api": 0.5},
+                              "crash": false, "migration_fails": false, "migrations": []}},
+      "migrations_applied": ["0001_initial", …]
     }
 
-``pods`` defaults to api-0..2, worker-0..1 and web-0 on the default version; ``releases`` gives a
-version effects of its own (a bad build), applied to the pods that run it.
+``pods`` defaults to api-0..2, worker-0..1 and web-0 on the default version; an empty list means
+no pod serves (the sandbox cluster writes the pods that are Ready and selected by their Service).
+``releases`` are the tags the sandbox registry publishes (:data:`catalog.RELEASES` always are),
+each with effects of its own (a bad build, applied to the pods that run it) and flags the sandbox
+cluster follows: ``crash`` (pods crash-loop), ``migration_fails`` (its migration Job fails),
+``migrations`` (extra ones it brings). ``migrations_applied`` lists the database migrations done.
+
+Two processes write the file (``noa sandbox scenario|release`` and the sandbox cluster): they go
+through :func:`update_spec`, a read-modify-write under an ``fcntl`` lock beside the file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +48,26 @@ DEFAULT_HISTORY_DAYS = 91
 
 
 @dataclass(frozen=True)
+class ReleaseInfo:
+    """What a release does besides its effects on traffic."""
+
+    crash: bool = False
+    migration_fails: bool = False
+    migrations: tuple[str, ...] = ()
+
+
+def _default_releases() -> Mapping[str, Effects]:
+    return MappingProxyType({version: Effects() for version in catalog.RELEASES})
+
+
+def _default_applied() -> tuple[str, ...]:
+    return tuple(
+        m for version, ms in catalog.MIGRATIONS.items() if version <= catalog.DEFAULT_VERSION
+        for m in ms
+    )
+
+
+@dataclass(frozen=True)
 class WorldSpec:
     """The parsed world file."""
 
@@ -43,7 +75,15 @@ class WorldSpec:
     since: float = 0.0
     epoch: float = 0.0
     pods: tuple[Pod, ...] = catalog.DEFAULT_PODS
-    releases: Mapping[str, Effects] = field(default_factory=lambda: MappingProxyType({}))
+    releases: Mapping[str, Effects] = field(default_factory=_default_releases)
+    release_info: Mapping[str, ReleaseInfo] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    migrations_applied: tuple[str, ...] = field(default_factory=_default_applied)
+
+    def info(self, version: str) -> ReleaseInfo:
+        """The flags of release ``version`` (defaults when it has none)."""
+        return self.release_info.get(version, ReleaseInfo())
 
     def effects_for(self, pod: Pod) -> Effects:
         """The scenario's effects combined with those of the release ``pod`` runs."""
@@ -67,9 +107,13 @@ class WorldSpec:
                     "extra_latency_s": dict(e.extra_latency_s),
                     "cpu_extra": dict(e.cpu_extra),
                     "pool_pressure": e.pool_pressure,
+                    "crash": self.info(version).crash,
+                    "migration_fails": self.info(version).migration_fails,
+                    "migrations": list(self.info(version).migrations),
                 }
                 for version, e in self.releases.items()
             },
+            "migrations_applied": list(self.migrations_applied),
         }
 
 
@@ -96,12 +140,19 @@ def parse_spec(raw: Any, *, now: float | None = None) -> WorldSpec:
     scenario = raw.get("scenario", "normal")
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; accepted: {', '.join(SCENARIOS)}")
+    applied = raw.get("migrations_applied")
+    if applied is not None and (
+        not isinstance(applied, list) or not all(isinstance(m, str) for m in applied)
+    ):
+        raise ValueError("'migrations_applied' must be a list of migration names")
     return WorldSpec(
         scenario=scenario,
         since=_number(raw, "since", base.since),
         epoch=_number(raw, "epoch", base.epoch),
         pods=_pods(raw.get("pods")),
-        releases=MappingProxyType(_releases(raw.get("releases"))),
+        releases=MappingProxyType({**base.releases, **_releases(raw.get("releases"))}),
+        release_info=MappingProxyType(_release_info(raw.get("releases"))),
+        migrations_applied=base.migrations_applied if applied is None else tuple(applied),
     )
 
 
@@ -115,8 +166,8 @@ def _number(raw: dict[str, Any], key: str, default: float) -> float:
 def _pods(raw: Any) -> tuple[Pod, ...]:
     if raw is None:
         return catalog.DEFAULT_PODS
-    if not isinstance(raw, list) or not raw:
-        raise ValueError("'pods' must be a non-empty list")
+    if not isinstance(raw, list):
+        raise ValueError("'pods' must be a list (empty: no pod serves)")
     pods = []
     for item in raw:
         if not isinstance(item, dict):
@@ -148,6 +199,22 @@ def _releases(raw: Any) -> dict[str, Effects]:
             cpu_extra=MappingProxyType(_shares(effects.get("cpu_extra"), version)),
             pool_pressure=float(effects.get("pool_pressure", 0.0)),
         )
+    return out
+
+
+def _release_info(raw: Any) -> dict[str, ReleaseInfo]:
+    out = {}
+    for version, entry in (raw or {}).items():
+        migrations = entry.get("migrations") or []
+        if not isinstance(migrations, list) or not all(isinstance(m, str) for m in migrations):
+            raise ValueError(f"release {version}: 'migrations' must be a list of names")
+        info = ReleaseInfo(
+            crash=bool(entry.get("crash", False)),
+            migration_fails=bool(entry.get("migration_fails", False)),
+            migrations=tuple(migrations),
+        )
+        if info != ReleaseInfo():
+            out[str(version)] = info
     return out
 
 
@@ -184,4 +251,74 @@ def write_spec(path: Path, spec: WorldSpec) -> None:
     atomic_write_text(path, json.dumps(spec.to_json(), indent=2) + "\n", mode=0o644)
 
 
-__all__ = ["WorldSpec", "default_spec", "parse_spec", "read_spec", "utc_text", "write_spec"]
+def lock_path(path: Path) -> Path:
+    """The lock file guarding read-modify-writes of the world file ``path``."""
+    return path.with_name(path.name + ".lock")
+
+
+@contextlib.contextmanager
+def _locked(path: Path, timeout: float) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"world file {path} stayed locked {timeout:.0f}s") from None
+                time.sleep(0.02)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def update_spec(
+    path: Path,
+    fn: Callable[[WorldSpec], WorldSpec],
+    *,
+    broken: Callable[[], WorldSpec] | None = None,
+    timeout: float = 10.0,
+) -> WorldSpec:
+    """Read the world file, apply ``fn``, write the result, all under the file's lock.
+
+    A missing file reads as :func:`default_spec`; an unreadable one raises unless ``broken``
+    gives the spec to start from instead. Nothing is written when ``fn`` changed nothing.
+
+    Returns:
+        The spec now in force.
+
+    Raises:
+        ValueError: the file is invalid (and no ``broken``).
+        TimeoutError: another writer held the lock for ``timeout`` seconds.
+    """
+    with _locked(path, timeout):
+        exists = path.is_file()
+        try:
+            spec = read_spec(path)
+        except (OSError, ValueError):
+            if broken is None:
+                raise
+            spec, exists = broken(), False
+        updated = fn(spec)
+        if updated != spec or not exists:
+            write_spec(path, updated)
+        return updated
+
+
+__all__ = [
+    "ReleaseInfo",
+    "WorldSpec",
+    "default_spec",
+    "lock_path",
+    "parse_spec",
+    "read_spec",
+    "update_spec",
+    "utc_text",
+    "write_spec",
+]

@@ -30,6 +30,12 @@ BACKLOG_PER_S = 45.0
 BACKLOG_MAX = 20_000.0
 
 
+def oom_kills(elapsed: float) -> int:
+    """OOM kills a leaking pod has had ``elapsed`` seconds after the ``oom`` scenario began (the
+    sandbox cluster restarts its pod on the same cycle)."""
+    return int((elapsed + _OOM_PHASE_S) // OOM_CYCLE_S)
+
+
 @dataclass
 class Histogram:
     """Cumulative bucket counts (one per bound in ``LATENCY_BUCKETS``), count and sum."""
@@ -184,7 +190,7 @@ class World:
         memory = model.memory_share(pod.service, level) + self._rng.gauss(0.0, 0.004)
         for reason in ("OOMKilled", "Error"):
             self._add("noa_pod_restarts_total", (*key, reason), 0.0)
-        if effects.oom_pod == pod.name:
+        if catalog.resolve_pod(effects.oom_pod, self.spec.pods) == pod.name:
             memory, cpu = self._oom(pod, now), cpu + 0.2
         self._set("noa_pod_cpu_usage_ratio", key, round(min(max(cpu, 0.01), 0.99), 4))
         self._set("noa_pod_memory_usage_bytes", key, float(round(memory * limit)))
@@ -192,7 +198,7 @@ class World:
         capacity = float(catalog.DISK_CAPACITY[pod.service])
         index = [p.name for p in self.spec.pods].index(pod.name)
         used = model.disk_share(now, self.spec.epoch, index % 5)
-        if effects.disk_filling_pod == pod.name:
+        if catalog.resolve_pod(effects.disk_filling_pod, self.spec.pods) == pod.name:
             used = min(0.995, max(used, 0.86) + DISK_FILL_PER_S * self._elapsed(now))
         self._set(
             "noa_disk_used_bytes", (pod.name, catalog.DISK_MOUNT), float(round(used * capacity))
@@ -202,7 +208,7 @@ class World:
     def _oom(self, pod: Pod, now: float) -> float:
         """Memory share of a leaking pod; counts an OOM kill at the end of each cycle."""
         position = self._elapsed(now) + _OOM_PHASE_S
-        kills = int(position // OOM_CYCLE_S)
+        kills = oom_kills(self._elapsed(now))
         if kills > self._oom_kills_seen:
             self._add(
                 "noa_pod_restarts_total",
@@ -275,4 +281,4 @@ _POD_LABEL_INDEX = {
     "noa_disk_capacity_bytes": 0,
 }
 
-__all__ = ["Histogram", "Snapshot", "World"]
+__all__ = ["Histogram", "Snapshot", "World", "oom_kills"]

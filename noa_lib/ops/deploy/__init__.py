@@ -1,0 +1,1 @@
+"""Deployment steps: rollouts, rollbacks, blue-green, canary (with its analysis), checklists."""

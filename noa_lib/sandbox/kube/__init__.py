@@ -1,0 +1,24 @@
+"""The sandbox's Kubernetes API server and the simulated cluster behind it.
+
+No real kube-apiserver can run here, so the sandbox serves the Kubernetes API itself (stdlib
+HTTP, no SDK), and the library talks to it with the official ``kubernetes`` client exactly as to
+a real cluster.
+
+API server (this package's API side): ``resources`` (served types), ``store`` (objects,
+resourceVersions, watch, change feed), ``snapshot`` (persistence), ``validation`` (422s and
+defaults), ``selectors``, ``patches`` (JSON/merge/strategic merge), ``errors`` (``ApiError`` ->
+``Status``), ``routes``, ``discovery``, ``auth`` (bearer tokens, admin/view), ``requestlog``,
+``faults`` (test fault injection), ``messages`` + ``server`` (HTTP), ``workloads`` (pod logs,
+proxy, registry), ``hooks`` (what the server asks of the cluster), ``__main__``
+(``python -m noa_lib.sandbox.kube --port P --state-dir DIR [--world FILE]``).
+
+Cluster side (controllers, pods, logs, registry): ``cluster`` and the modules it uses.
+"""
+
+from __future__ import annotations
+
+from noa_lib.sandbox.kube.errors import ApiError
+from noa_lib.sandbox.kube.hooks import Hooks, LogQuery, ProxyRequest, ProxyResponse
+from noa_lib.sandbox.kube.store import Store
+
+__all__ = ["ApiError", "Hooks", "LogQuery", "ProxyRequest", "ProxyResponse", "Store"]
