@@ -414,8 +414,9 @@ _NEXT: dict[str, tuple[NextRunbook, ...]] = {
     "HighErrorRate": (
         NextRunbook("incident/high_error_rate", "the full investigation: errors by endpoint, "
                     "logs, mitigation", planned=True),
-        NextRunbook("deployment/rollback", "roll back a Deployment rolled out < 30 min ago",
-                    planned=True),
+        NextRunbook("deployment/rollback", "roll back a Deployment rolled out < 30 min ago "
+                    "(dry run first)"),
+        NextRunbook("monitoring/log_investigation", "the error patterns in the pods' logs"),
         NextRunbook("monitoring/database_health", "if the database is the failing dependency"),
     ),
     "HighLatency": (
@@ -425,6 +426,7 @@ _NEXT: dict[str, tuple[NextRunbook, ...]] = {
     ),
     "DatabaseConnectionPoolExhausted": (
         NextRunbook("monitoring/database_health", "connections by state, long-running queries"),
+        NextRunbook("monitoring/log_investigation", "pool timeouts in the pods' logs"),
         NextRunbook("incident/database_pool_exhausted", "kill long queries, restart pods "
                     "(mutating, dry run first)", planned=True),
     ),

@@ -10,7 +10,7 @@ from noa_lib.config import SecretRef, Target
 if TYPE_CHECKING:
     import pandas as pd
 
-_SECTIONS = ("postgres", "s3", "prometheus", "kubernetes")
+_SECTIONS = ("postgres", "s3", "prometheus", "kubernetes", "registry")
 
 
 def target_table(target: Target) -> pd.DataFrame:

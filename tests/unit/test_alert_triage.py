@@ -3,6 +3,8 @@ rollout reader against a tiny stand-in API server; webhook parsing and runbook c
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 import threading
 from collections.abc import Iterator
@@ -56,7 +58,8 @@ def test_no_candidate_when_old_or_without_previous_revision():
 
 def test_next_runbooks_put_existing_ones_first():
     names = [r.runbook for r in alert_triage.next_runbooks("HighErrorRate")]
-    assert names[:2] == ["monitoring/database_health", "monitoring/daily_health"]
+    assert names[:4] == ["deployment/rollback", "monitoring/log_investigation",
+                         "monitoring/database_health", "monitoring/daily_health"]
     assert [r.planned for r in alert_triage.next_runbooks("HighErrorRate")][-1] is True
     assert [r.runbook for r in alert_triage.next_runbooks("Whatever")] == [
         "monitoring/daily_health"]
@@ -147,3 +150,13 @@ def test_parse_webhook_keeps_what_runs_need():
 def test_parse_webhook_rejects_wrong_shapes(body):
     with pytest.raises(PayloadError):
         parse_webhook(body)
+
+
+def test_next_runbooks_exist_exactly_when_not_planned():
+    from noa_lib.records.catalog import Catalog
+
+    catalog = Catalog(Path(__file__).resolve().parents[2] / "notebooks")
+    for alert in [*alert_triage._NEXT, "Whatever"]:
+        for step in alert_triage.next_runbooks(alert):
+            exists = (catalog.root / f"{step.runbook}.ipynb").is_file()
+            assert exists != step.planned, f"{alert}: {step.runbook} planned={step.planned}"
