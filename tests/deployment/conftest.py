@@ -10,24 +10,19 @@ for runs through the records runner. Nothing here touches the project sandbox.
 from __future__ import annotations
 
 import json
-import threading
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kubestack import start_cluster, wait_until
 
 from noa_lib.config import KubernetesSettings, SecretRef, Target
-from noa_lib.sandbox.kube import cluster as kube_cluster
 from noa_lib.sandbox.kube.auth import Principal
 from noa_lib.sandbox.kube.requestlog import read_requests
-from noa_lib.sandbox.kube.server import make_server
 from noa_lib.sandbox.kube.store import Store
-from noa_lib.sandbox.layout import Layout
-from noa_lib.sandbox.simulator.spec import default_spec, write_spec
 
 ADMIN = "h3-admin-token-0123456789"
 VIEWER = "h3-viewer-token-0123456789"
@@ -74,35 +69,15 @@ class Kube:
         return path
 
 
-def wait_until(predicate: Callable[[], Any], *, timeout: float = 30.0, what: str = "it") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
-
-
 @pytest.fixture
 def kube(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Kube]:
     monkeypatch.setenv(TOKEN_ENV, ADMIN)
     monkeypatch.setenv(VIEWER_ENV, VIEWER)
-    layout = Layout(tmp_path)
-    write_spec(layout.world_file, default_spec())
-    store = Store(tmp_path / "kube" / "store.json")
-    hooks = kube_cluster.attach(store, world_file=layout.world_file, state_dir=tmp_path / "kube",
-                                ready_delay=0.3)
-    log = tmp_path / "kube" / "requests.jsonl"
-    server = make_server(store, "127.0.0.1", 0, hooks=hooks,
-                         tokens={ADMIN: Principal("system:admin", "admin"),
-                                 VIEWER: Principal("system:serviceaccount:noa:viewer", "view")},
-                         request_log=log)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                              daemon=True)
-    thread.start()
-    running = Kube(server.url, log, store)
+    stack = start_cluster(tmp_path, {
+        ADMIN: Principal("system:admin", "admin"),
+        VIEWER: Principal("system:serviceaccount:noa:viewer", "view"),
+    })
+    running = Kube(stack.url, stack.request_log, stack.store)
     from noa_lib.clients import kube_apps
     from noa_lib.ops.deploy.rollout import rollout_status
 
@@ -111,7 +86,4 @@ def kube(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Kube]:
         wait_until(lambda n=name: rollout_status(
             kube_apps.get(target.kubernetes, "deployments", n)).complete, what=f"{name} ready")
     yield running
-    hooks.extra["cluster"].stop()
-    server.shutdown()
-    server.server_close()
-    store.close()
+    stack.stop()

@@ -10,9 +10,7 @@ official ``kubernetes`` client over HTTP.
 from __future__ import annotations
 
 import json
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,14 +18,13 @@ from typing import Any
 import pytest
 import urllib3
 from kubernetes import client
+from kubestack import InProcessCluster, start_cluster, wait_until
 
-from noa_lib.sandbox.kube import cluster as kube_cluster
 from noa_lib.sandbox.kube.auth import Principal
 from noa_lib.sandbox.kube.cluster import Cluster
-from noa_lib.sandbox.kube.server import KubeApiServer, make_server
 from noa_lib.sandbox.kube.store import Store
 from noa_lib.sandbox.layout import Layout
-from noa_lib.sandbox.simulator.spec import default_spec, read_spec, write_spec
+from noa_lib.sandbox.simulator.spec import read_spec
 
 ADMIN = "admin-token"
 NS = "noa"
@@ -38,11 +35,23 @@ READY_DELAY = 0.3
 class Running:
     """A running API server with the cluster attached."""
 
-    store: Store
-    server: KubeApiServer
-    cluster: Cluster
-    url: str
-    state: Path
+    stack: InProcessCluster
+
+    @property
+    def store(self) -> Store:
+        return self.stack.store
+
+    @property
+    def cluster(self) -> Cluster:
+        return self.stack.cluster
+
+    @property
+    def url(self) -> str:
+        return self.stack.url
+
+    @property
+    def state(self) -> Path:
+        return self.stack.state
 
     @property
     def world_file(self) -> Path:
@@ -54,19 +63,6 @@ class Running:
     def api_client(self, token: str = ADMIN) -> client.ApiClient:
         config = client.Configuration(host=self.url, api_key={"authorization": f"Bearer {token}"})
         return client.ApiClient(config)
-
-
-def wait_until(predicate: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.05,
-               what: str = "condition") -> Any:
-    """Poll ``predicate`` until it returns something truthy (bounded)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def rolled_out(apps: client.AppsV1Api, name: str) -> bool:
@@ -82,23 +78,10 @@ def rolled_out(apps: client.AppsV1Api, name: str) -> bool:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Running]:
-    layout = Layout(tmp_path)
-    write_spec(layout.world_file, default_spec())
-    store = Store(tmp_path / "kube" / "store.json")
-    hooks = kube_cluster.attach(store, world_file=layout.world_file, state_dir=tmp_path / "kube",
-                                ready_delay=READY_DELAY)
-    server = make_server(store, "127.0.0.1", 0, hooks=hooks,
-                         tokens={ADMIN: Principal("system:admin", "admin")},
-                         request_log=tmp_path / "kube" / "requests.jsonl")
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                              daemon=True)
-    thread.start()
-    running = Running(store, server, hooks.extra["cluster"], server.url, tmp_path)
-    yield running
-    running.cluster.stop()
-    server.shutdown()
-    server.server_close()
-    store.close()
+    stack = start_cluster(tmp_path, {ADMIN: Principal("system:admin", "admin")},
+                          ready_delay=READY_DELAY)
+    yield Running(stack)
+    stack.stop()
 
 
 @pytest.fixture
