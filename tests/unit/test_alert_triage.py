@@ -3,12 +3,11 @@ rollout reader against a tiny stand-in API server; webhook parsing and runbook c
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
