@@ -102,6 +102,8 @@ def up(
             save_state(layout.state_file, state)
             if current.target_file is None:
                 _publish(layout, state)
+            if state.kubernetes.port is not None:  # new contexts reach the running API server
+                kubernetes.write_kubeconfig(layout, state.kubernetes.port)
             creds = ensure_credentials(layout.secrets_dir)
             try:
                 _reconcile_archiving(layout, state, creds, say)

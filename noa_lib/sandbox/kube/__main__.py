@@ -2,7 +2,8 @@
 
     python -m noa_lib.sandbox.kube --port P --state-dir DIR [--world FILE] [--host 127.0.0.1]
 
-Objects persist in ``DIR/store.json``, tokens come from ``DIR/tokens.json``, requests are logged
+Objects persist in ``DIR/store.json``, tokens come from ``DIR/tokens.json`` (re-read when it
+changes), requests are logged
 to ``DIR/requests.jsonl``; the simulated cluster (:mod:`.cluster`) is attached to the store and
 answers pod logs, proxy requests and registry lookups. The store is flushed on exit.
 """
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         tokens=load_tokens(state_dir / "tokens.json"),
         request_log=state_dir / "requests.jsonl",
     )
+    server.watch_tokens(state_dir / "tokens.json")
 
     def stop(signum: int, frame: FrameType | None) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()

@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from noa_lib.sandbox.kube import discovery, workloads
-from noa_lib.sandbox.kube.auth import Principal, allowed, authenticate, forbidden
+from noa_lib.sandbox.kube.auth import Principal, allowed, authenticate, forbidden, load_tokens
 from noa_lib.sandbox.kube.errors import ApiError, bad_request
 from noa_lib.sandbox.kube.faults import Faults, parse_fault
 from noa_lib.sandbox.kube.hooks import Hooks
@@ -65,8 +65,31 @@ class KubeApiServer(ThreadingHTTPServer):
         self.store = store
         self.hooks = hooks
         self.tokens = dict(tokens)
+        self.tokens_file: Path | None = None
+        self._tokens_stamp: tuple[int, int] | None = None
         self.request_log = RequestLog(request_log)
         self.faults = Faults()
+
+    def watch_tokens(self, path: Path) -> None:
+        """Take tokens from ``path`` from now on, re-reading it whenever it changes (so ``noa
+        sandbox up`` can add contexts to a running server)."""
+        self.tokens_file = path
+        self.current_tokens()
+
+    def current_tokens(self) -> Mapping[str, Principal]:
+        """The tokens in force (re-read from :attr:`tokens_file` when it changed; a file that
+        cannot be read or parsed keeps the previous tokens)."""
+        if self.tokens_file is None:
+            return self.tokens
+        try:
+            st = self.tokens_file.stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+            if stamp != self._tokens_stamp:
+                self.tokens = dict(load_tokens(self.tokens_file))
+                self._tokens_stamp = stamp
+        except (OSError, ValueError):
+            pass
+        return self.tokens
 
     def server_bind(self) -> None:
         """Bind without ``HTTPServer``'s reverse DNS lookup (``getfqdn`` can take seconds)."""
@@ -226,7 +249,8 @@ class Handler(BaseHTTPRequestHandler):
             return workloads.registry(self.server, request, target)
         if target.endpoint == "resource":
             self._describe(request, target)
-        principal = authenticate(request.headers.get("authorization"), self.server.tokens)
+        principal = authenticate(request.headers.get("authorization"),
+                                 self.server.current_tokens())
         request.user = principal.user
         if target.endpoint == "faults":
             request.verb = "faults"
