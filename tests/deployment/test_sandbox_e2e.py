@@ -12,12 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kubestack import wait_until
 
 from noa_lib import sandbox
 from noa_lib.clients import kube_apps
 from noa_lib.config import Target, load_config
 from noa_lib.records.runner import ExitCode, RunRequest, run
+from noa_lib.sandbox.layout import Layout
 from noa_lib.sandbox.releases import mark_release
+from noa_lib.sandbox.simulator.spec import read_spec
 
 pytestmark = pytest.mark.integration
 FAST = {"interval_s": "2", "count": "2", "window": "20s", "warmup_s": "8", "dry_run": "false"}
@@ -72,6 +75,11 @@ def test_bad_canary_is_aborted_by_the_analysis(runner_env):
     assert api_image(target) == stable
     assert kube_apps.find(target.kubernetes, "deployments", "api-canary") is None
     assert kube_apps.get(target.kubernetes, "deployments", "api")["spec"]["replicas"] == 3
+    # all traffic is back on stable: the simulated NOA Server's api pods all run its version
+    stable_version = stable.rsplit(":", 1)[1]
+    wait_until(lambda: {p.version for p in read_spec(Layout(state).world_file).pods
+                        if p.service == "api"} == {stable_version},
+               what="api traffic back on the stable version")
 
 
 def test_good_canary_is_promoted(runner_env):

@@ -217,7 +217,7 @@ def test_monitoring_stack_and_alert_history(target, stack):
 
 
 def test_triage_high_error_rate_without_kubernetes(target, sandbox_target):
-    env = dataclasses.replace(sandbox_target, prometheus=target.prometheus)
+    env = dataclasses.replace(sandbox_target, prometheus=target.prometheus, kubernetes=None)
     result = triage(env, "HighErrorRate", '{"service": "api", "severity": "P1"}')
     checks = {f.check: f for f in result.findings}
     assert list(checks) == ["error rate now", "recent deployments", "ai providers",
@@ -227,7 +227,7 @@ def test_triage_high_error_rate_without_kubernetes(target, sandbox_target):
     assert checks["recent deployments"].status is Status.SKIPPED
     assert "no kubernetes configured" in checks["recent deployments"].message
     assert checks["database connectivity"].status is Status.OK
-    assert result.next_runbooks[0].runbook == "monitoring/database_health"
+    assert result.next_runbooks[0].runbook == "deployment/rollback"
 
 
 def test_triage_latency_and_pool(target, sandbox_target):

@@ -176,6 +176,7 @@ def round_trip(status: SandboxStatus) -> dict[str, Any]:
         "prometheus",
         "simulator",
         "alertmanager",
+        "kubernetes",
     ]
     return data
 
@@ -193,6 +194,7 @@ def test_status_of_unused_dir_reports_stopped_and_writes_nothing(tmp_path: Path)
         "prometheus": "stopped",
         "simulator": "stopped",
         "alertmanager": "stopped",
+        "kubernetes": "stopped",
     }
     assert status.target_file is None
     assert not unused.exists()
