@@ -33,8 +33,11 @@ demo: sandbox-up
 	@echo "== records (open the .ipynb in JupyterLab or the .html in a browser):"
 	@$(NOA) reports list --limit 5
 
+# Two workers: the tests that use the shared project sandbox run in order on one of them (one
+# xdist group, see tests/conftest.py), each other test directory stays together on one worker.
+TEST_WORKERS ?= 2
 test: sandbox-up
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: bootstrap
 	$(PY) -m pytest tests/unit

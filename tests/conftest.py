@@ -36,6 +36,19 @@ def sandbox_history(enabled: bool = True) -> Iterator[None]:
             os.environ["NOA_SANDBOX_HISTORY"] = saved
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``), keep together what must
+    not run concurrently: every test that uses the shared project sandbox runs in one group, in
+    order (scenarios, rollouts and records would disturb each other), and the rest stays together
+    by test directory, so session and module fixtures (private sandboxes) start once."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        uses_project = "sandbox_state" in getattr(item, "fixturenames", ())
+        group = "project-sandbox" if uses_project else item.path.parent.name
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture
 def reports_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private records root for one test."""
