@@ -36,6 +36,7 @@ def sandbox_history(enabled: bool = True) -> Iterator[None]:
             os.environ["NOA_SANDBOX_HISTORY"] = saved
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """With pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``), keep together what must
     not run concurrently: every test that uses the shared project sandbox runs in one group, in

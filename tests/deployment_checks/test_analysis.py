@@ -42,7 +42,7 @@ WORLD = {
     ],
     "releases": {
         "2.15.0": {"error_5xx": {"api": 0.2}, "extra_latency_s": {"api": 0.5}},
-        "2.16.0": {"extra_latency_s": {"api": 0.25}},
+        "2.16.0": {"extra_latency_s": {"api": 0.15}},
     },
 }
 
@@ -130,8 +130,10 @@ def test_version_without_traffic_is_inconclusive(target: Target) -> None:
 
 
 def test_slower_than_baseline_fails_on_the_ratio(target: Target) -> None:
+    # 2.16.0's p95 sits clearly under the 1 s bound but about twice stable's: 1.5 x catches it
+    strict = analysis_spec(interval_s=1, count=3, window="20s", baseline_max_ratio=1.5)
     result = run_analysis(target, service="api", canary_version="2.16.0", stable_version=STABLE,
-                          spec=SPEC, sleep=lambda s: None)
+                          spec=strict, sleep=lambda s: None)
     latency = [m for m in result.measurements if m.metric == "latency-p95"]
     assert result.phase == "Failed", [m.message for m in result.measurements]
     assert latency[0].phase == "Failed" and "× the stable version" in latency[0].message

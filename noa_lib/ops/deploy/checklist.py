@@ -10,7 +10,7 @@ Read-only. :func:`pre_deployment_checklist` checks, for deploying ``image_tag`` 
   (``GET /api/v1/migrations`` through the service proxy); the last backup and the last validated
   backup are recent enough (from the records: :class:`DeployEvidence`, gathered by
   :func:`noa_lib.records.deploy_evidence.deploy_evidence`); the service's error rate and p95
-  now; the 30-day error budget of the 99.9 % availability SLO; no P0/P1 alert firing and no
+  now; the 30-day error budget of the 99 % availability SLO; no P0/P1 alert firing and no
   open P0/P1 incident record; every current pod healthy;
 - communication: an on-call engineer named, now inside the deployment window;
 - the human items (:data:`~noa_lib.ops.deploy.checklist_items.HUMAN_ITEMS`) as sign-offs.
@@ -32,8 +32,9 @@ from noa_lib.ops.deploy import checklist_items as ci
 from noa_lib.ops.findings import Finding, Status
 from noa_lib.ops.names import validate_image_tag, validate_name
 
-SLO_AVAILABILITY = 0.999
-"""NOA Server's availability SLO (30 days): the error budget is 0.1 % of requests."""
+SLO_AVAILABILITY = 0.99
+"""NOA Server's availability SLO (30 days): NOA's thresholds call an error rate under 1 % normal,
+so the error budget is 1 % of requests; a release should not ship while it is spent."""
 SLO_WINDOW = "30d"
 
 

@@ -213,7 +213,7 @@ def service_health(target: Target, service: str) -> list[Finding]:
 
 
 def error_budget(target: Target, service: str) -> Finding:
-    """Remaining 30-day error budget of the 99.9 % availability SLO for ``service``."""
+    """Remaining 30-day error budget of the 99 % availability SLO for ``service``."""
     from noa_lib.ops.deploy.checklist import SLO_AVAILABILITY, SLO_WINDOW
 
     check = "error budget"
