@@ -12,7 +12,19 @@ defaults), ``selectors``, ``patches`` (JSON/merge/strategic merge), ``errors`` (
 proxy, registry), ``hooks`` (what the server asks of the cluster), ``__main__``
 (``python -m noa_lib.sandbox.kube --port P --state-dir DIR [--world FILE]``).
 
-Cluster side (controllers, pods, logs, registry): ``cluster`` and the modules it uses.
+Cluster side (controllers, pods, logs, registry): ``cluster`` and the modules it uses
+(``controller``, ``rollout``, ``kubelet``, ``seed``, ``podlogs``, ``behaviour``, ``worldsync``,
+``registry``).
+
+Why our own server rather than kmock (evaluated first): kmock 0.8's ``KubernetesEmulator``
+ignores label and field selectors, replaces whole lists on a strategic-merge patch (sidecars are
+lost: exactly the patch ``rolling_update`` sends), cannot serve ``/api/v1/namespaces``, answers
+PUT with 404, returns pod logs as JSON, drops watch events, and keeps no uid, resourceVersion,
+creationTimestamp or status — so conflicts (409 on a stale resourceVersion) and rollout status,
+which the deployment runbooks depend on, could not be real. Subclassing it to fix each gap left
+little of it, on an asyncio stack the rest of the sandbox does not use; a small threaded stdlib
+server whose every answer is checked against the official client and the 1.30 OpenAPI schemas
+(``tests/kubeapi``, ``tests/sandbox_kube/test_schemas.py``) was the sounder base.
 """
 
 from __future__ import annotations
