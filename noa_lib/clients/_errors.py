@@ -64,6 +64,17 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
+def connection_reason(exc: BaseException) -> str:
+    """Why a connection failed, in words an operator can act on: ``connection refused``,
+    ``unknown host`` or ``cannot connect``."""
+    text = str(exc).lower()
+    if "refused" in text:
+        return "connection refused"
+    if "name or service not known" in text or "name resolution" in text:
+        return "unknown host"
+    return "cannot connect"
+
+
 def shorten(text: str, limit: int = MAX_MESSAGE) -> str:
     """``text`` on one line (whitespace runs collapsed), cut to ``limit`` characters with ``…``."""
     one_line = " ".join(text.split())

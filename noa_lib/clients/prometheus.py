@@ -34,7 +34,7 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from prometheus_api_client.prometheus_connect import PrometheusConnect
 from urllib3.util.retry import Retry
 
-from noa_lib.clients._errors import failure, safe
+from noa_lib.clients._errors import connection_reason, failure, safe
 from noa_lib.config import PrometheusSettings
 from noa_lib.errors import ClientError, NotFound, Timeout, Unavailable
 
@@ -313,14 +313,8 @@ def _failure(exc: Exception, prom: PrometheusConnect) -> ClientError:
             Unavailable, BACKEND, where, "unavailable: gateway errors persisted", secrets
         )
     if isinstance(exc, requests.ConnectionError):
-        text = str(exc).lower()
-        if "refused" in text:
-            reason = "connection refused"
-        elif "name or service not known" in text or "name resolution" in text:
-            reason = "unknown host"
-        else:
-            reason = "cannot connect"
-        return failure(Unavailable, BACKEND, where, f"unreachable: {reason}", secrets)
+        return failure(Unavailable, BACKEND, where, f"unreachable: {connection_reason(exc)}",
+                       secrets)
     if isinstance(exc, PrometheusApiClientException):
         text = str(exc)
         match = _STATUS_RE.search(text)

@@ -27,7 +27,7 @@ from typing import Any
 
 import requests
 
-from noa_lib.clients._errors import failure
+from noa_lib.clients._errors import connection_reason, failure
 from noa_lib.config import RegistrySettings
 from noa_lib.errors import ClientError, ConfigError, ParameterError, Timeout, Unavailable
 
@@ -150,14 +150,8 @@ def _failure(exc: requests.RequestException, where: str, secrets: list[str]) -> 
     if isinstance(exc, requests.Timeout):
         return failure(Timeout, BACKEND, where, "did not answer in time", secrets)
     if isinstance(exc, requests.ConnectionError):
-        text = str(exc).lower()
-        if "refused" in text:
-            reason = "connection refused"
-        elif "name or service not known" in text or "name resolution" in text:
-            reason = "unknown host"
-        else:
-            reason = "cannot connect"
-        return failure(Unavailable, BACKEND, where, f"unreachable: {reason}", secrets)
+        return failure(Unavailable, BACKEND, where, f"unreachable: {connection_reason(exc)}",
+                       secrets)
     return failure(ClientError, BACKEND, where, f"request failed: {exc}", secrets)
 
 

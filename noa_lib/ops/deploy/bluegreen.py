@@ -220,15 +220,7 @@ def plan_blue_green(
                              name="migration_command",
                              accepted="a command line, e.g. 'noa-server migrate --apply'") from None
     settings = kube(target)
-    base = kube_apps.find(settings, "deployments", deployment, ns)
-    other = kube_apps.find(settings, "deployments", green_slot(deployment), ns)
-    probe = base or other or {}
-    svc_name = service or str((meta(template(probe)).get("labels") or {}).get("app")
-                              or deployment)
-    validate_name(svc_name, "service")
-    svc = kube_apps.get(settings, "services", svc_name, ns)
-    selector = dict((svc.get("spec") or {}).get("selector") or {})
-    slots = choose_slots(deployment, selector, base, other)
+    base, other, svc_name, selector, slots = _current_slots(target, deployment, ns, service)
     blue = base if slots.blue == deployment else other
     assert blue is not None
     green_now = other if slots.green == green_slot(deployment) else base
@@ -515,6 +507,22 @@ def _monitor(plan: BlueGreenPlan, settings: Any, say: Progress,
     return result, ""
 
 
+def _current_slots(target: Target, deployment: str, ns: str, service: str
+                   ) -> tuple[Obj | None, Obj | None, str, dict[str, Any], Slots]:
+    """Both slots' Deployments (``None`` when absent), the Service's name and selector, and
+    which slot is blue (serving) and which green (idle), as they are now."""
+    settings = kube(target)
+    base = kube_apps.find(settings, "deployments", deployment, ns)
+    other = kube_apps.find(settings, "deployments", green_slot(deployment), ns)
+    probe = base or other or {}
+    svc_name = service or str((meta(template(probe)).get("labels") or {}).get("app")
+                              or deployment)
+    validate_name(svc_name, "service")
+    svc = kube_apps.get(settings, "services", svc_name, ns)
+    selector = dict((svc.get("spec") or {}).get("selector") or {})
+    return base, other, svc_name, selector, choose_slots(deployment, selector, base, other)
+
+
 def decommission_plan(target: Target, *, deployment: str, namespace: str = "",
                       service: str = "", force: bool = False,
                       now: datetime | None = None) -> Plan:
@@ -528,15 +536,7 @@ def decommission_plan(target: Target, *, deployment: str, namespace: str = "",
     ns = namespace_of(target, namespace)
     params.workload(ns, deployment)
     settings = kube(target)
-    base = kube_apps.find(settings, "deployments", deployment, ns)
-    other = kube_apps.find(settings, "deployments", green_slot(deployment), ns)
-    probe = base or other or {}
-    svc_name = service or str((meta(template(probe)).get("labels") or {}).get("app")
-                              or deployment)
-    validate_name(svc_name, "service")
-    selector = dict((kube_apps.get(settings, "services", svc_name, ns).get("spec") or {})
-                    .get("selector") or {})
-    slots = choose_slots(deployment, selector, base, other)
+    base, other, svc_name, selector, slots = _current_slots(target, deployment, ns, service)
     idle = other if slots.green == green_slot(deployment) else base
     if idle is None:
         return Plan(action=f"decommission: no idle slot beside {slots.blue}", target=target,
