@@ -5,15 +5,20 @@ HTTP, no SDK), and the library talks to it with the official ``kubernetes`` clie
 a real cluster.
 
 API server (this package's API side): ``resources`` (served types), ``store`` (objects,
-resourceVersions, watch, change feed), ``snapshot`` (persistence), ``validation`` (422s and
-defaults), ``selectors``, ``patches`` (JSON/merge/strategic merge), ``errors`` (``ApiError`` ->
-``Status``), ``routes``, ``discovery``, ``auth`` (bearer tokens, admin/view), ``requestlog``,
-``faults`` (test fault injection), ``messages`` + ``server`` (HTTP), ``workloads`` (pod logs,
-proxy, registry), ``hooks`` (what the server asks of the cluster), ``__main__``
+resourceVersions, watch, change feed; its parts: ``objects`` (copies, keys, Scale view),
+``table`` (objects and resourceVersion counter), ``writechecks`` + ``writes`` (what each write
+checks and does), ``changefeed`` (change log, subscribers, watch streams)), ``snapshot``
+(persistence), ``validation`` (422s and defaults), ``selectors``, ``patches``
+(JSON/merge/strategic merge), ``errors`` (``ApiError`` -> ``Status``), ``routes``, ``discovery``,
+``auth`` (bearer tokens, admin/view), ``requestlog``, ``faults`` (test fault injection),
+``messages`` + ``server`` (HTTP), ``workloads`` (pod logs, proxy, registry), ``hooks`` (what
+the server asks of the cluster), ``__main__``
 (``python -m noa_lib.sandbox.kube --port P --state-dir DIR [--world FILE]``).
 
 Cluster side (controllers, pods, logs, registry): ``cluster`` and the modules it uses
-(``controller``, ``rollout``, ``kubelet``, ``seed``, ``podlogs``, ``behaviour``, ``worldsync``,
+(``controller`` — the reconcile loop, delegating to ``deployments`` (+ ``deploystatus``),
+``replicasets``, ``pods`` (pod creation), ``jobs`` and ``autoscalers``, with ``controlkit`` for
+what they share — ``rollout``, ``kubelet``, ``seed``, ``podlogs``, ``behaviour``, ``worldsync``,
 ``registry``).
 
 Why our own server rather than kmock (evaluated first): kmock 0.8's ``KubernetesEmulator``
