@@ -40,6 +40,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     return base
 
 
+@pytest.mark.timeout(900)  # every runbook (and its prerequisites) through the CLI, one by one
 def test_planted_secrets_appear_in_no_record_html_index_or_log(sandbox_target, env, tmp_path):
     pg_password = sandbox_target.postgres.password.resolve()
     s3_secret = sandbox_target.s3.secret_access_key.resolve()
