@@ -98,7 +98,7 @@ def test_bad_version_fails_and_aborts_early(target: Target) -> None:
     assert 'version="2.15.0"' in first.query and f'version="{STABLE}"' in first.baseline_query
     assert "does not hold" in first.message
     statuses = {f.check: f.status for f in result.findings}
-    assert statuses["canary error-rate"] == Status.CRITICAL
+    assert statuses["api 2.15.0 error-rate"] == Status.CRITICAL
     assert result.label == "step 1 (10 %)" and result.figures()["phase"] == "Failed"
 
 

@@ -291,7 +291,7 @@ def _finding(
 ) -> Finding:
     mine = [m for m in measurements if m.metric == metric.name]
     last = mine[-1] if mine else None
-    check = f"canary {metric.name}"
+    check = f"{service} {version} {metric.name}"
     evidence: dict[str, object] = {
         "service": service,
         "version": version,

@@ -89,10 +89,14 @@ class Recovery:
 
 def verify_rollback(target: Target, rollback: RollbackPlan, applied: Applied, *,
                     timeout_s: float = 300.0, error_rate: float = 0.01, p95_s: float = 1.0,
-                    window: str = "1m") -> Recovery:
+                    window: str = "5m") -> Recovery:
     """Watch the rollout (deployment rollbacks) and check recovery as findings.
 
     A dry run or a database hand-off verifies nothing here (one ``skipped`` finding says so).
+    Recovery = the rollout completed and the restored version's error rate and p95 are under
+    ``error_rate`` / ``p95_s`` over ``window`` — 5 minutes by default: that version served before
+    the bad release too, and a short window right after its pods were replaced is dominated by
+    series that have just started or stopped, not by its behaviour.
     """
     if rollback.what != "deployment" or not applied.applied:
         why = ("dry run: nothing was rolled back" if not applied.applied and
