@@ -1,9 +1,14 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of either."""
+"""Atomic file writes (a reader sees the old file or the new one, never half of either) and an
+exclusive lock file for read-modify-write sections shared between processes."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import tempfile
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -27,4 +32,33 @@ def atomic_write_text(path: Path, text: str, *, mode: int = 0o644) -> None:
         raise
 
 
-__all__ = ["atomic_write_text"]
+@contextlib.contextmanager
+def exclusive_flock(
+    path: Path, *, timeout: float, busy: Callable[[], BaseException], interval: float = 0.05
+) -> Iterator[None]:
+    """Hold an exclusive ``fcntl`` lock on ``path`` (created if missing) for the block.
+
+    Raises:
+        the exception ``busy()`` returns, when another holder kept it for ``timeout`` seconds.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise busy() from None
+                time.sleep(interval)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+__all__ = ["atomic_write_text", "exclusive_flock"]

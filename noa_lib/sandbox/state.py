@@ -7,17 +7,13 @@ The file is rewritten atomically (temporary file + ``os.replace``) so readers su
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import os
-import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from noa_lib.errors import PreconditionFailed
-from noa_lib.files import atomic_write_text
+from noa_lib.files import atomic_write_text, exclusive_flock
 
 STATE_VERSION = 1
 SERVICE_NAMES = ("postgres", "s3", "prometheus", "simulator", "alertmanager", "kubernetes")
@@ -140,33 +136,17 @@ def save_state(path: Path, state: SandboxState) -> None:
     atomic_write_text(path, json.dumps(body, indent=2, sort_keys=True) + "\n", mode=0o644)
 
 
-@contextlib.contextmanager
-def exclusive_lock(path: Path, *, timeout: float = 180.0) -> Iterator[None]:
+def exclusive_lock(
+    path: Path, *, timeout: float = 180.0
+) -> contextlib.AbstractContextManager[None]:
     """Hold an exclusive ``fcntl`` lock on ``path`` for the duration of the block.
 
     Raises:
         PreconditionFailed: another sandbox command kept the lock for ``timeout`` seconds.
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise PreconditionFailed(
-                        f"another `noa sandbox` command is running on {path.parent} "
-                        f"(lock {path} held for {timeout:.0f}s); wait for it or stop it"
-                    ) from None
-                time.sleep(0.2)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    return exclusive_flock(path, timeout=timeout, interval=0.2, busy=lambda: PreconditionFailed(
+        f"another `noa sandbox` command is running on {path.parent} "
+        f"(lock {path} held for {timeout:.0f}s); wait for it or stop it"))
 
 
 def _record(raw: Any) -> ServiceRecord:

@@ -28,18 +28,16 @@ through :func:`update_spec`, a read-modify-write under an ``fcntl`` lock beside 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from noa_lib.files import atomic_write_text
+from noa_lib.files import atomic_write_text, exclusive_flock
 from noa_lib.sandbox.simulator import catalog
 from noa_lib.sandbox.simulator.catalog import Pod
 from noa_lib.sandbox.simulator.scenarios import SCENARIOS, Effects
@@ -256,26 +254,10 @@ def lock_path(path: Path) -> Path:
     return path.with_name(path.name + ".lock")
 
 
-@contextlib.contextmanager
-def _locked(path: Path, timeout: float) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"world file {path} stayed locked {timeout:.0f}s") from None
-                time.sleep(0.02)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+def _locked(path: Path, timeout: float) -> contextlib.AbstractContextManager[None]:
+    return exclusive_flock(
+        lock_path(path), timeout=timeout, interval=0.02,
+        busy=lambda: TimeoutError(f"world file {path} stayed locked {timeout:.0f}s"))
 
 
 def update_spec(
