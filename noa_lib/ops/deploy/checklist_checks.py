@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from noa_lib.config import Target
 from noa_lib.errors import ClientError, ConfigError
+from noa_lib.ops.deploy.params import image_with_tag
 from noa_lib.ops.findings import Finding, Status
 
 if TYPE_CHECKING:
@@ -92,8 +93,7 @@ def dry_run_image(target: Target, current: Obj | ClientError | None, tag: str,
         return Finding(check, Status.CRITICAL, "no container or no image_tag to try")
     first = containers[0]
     image = str(first.get("image", ""))
-    repo = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
-    new_image = f"{repo}:{tag}"
+    new_image = image_with_tag(image, tag)
     from noa_lib.clients import kube_apps
 
     body = {"spec": {"template": {"spec": {"containers": [
