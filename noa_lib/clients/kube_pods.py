@@ -32,6 +32,7 @@ from urllib.parse import quote
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
+from noa_lib.clients.images import parse_image
 from noa_lib.clients.kubernetes import TimeoutApiClient, api_client, mapped_errors
 from noa_lib.config import KubernetesSettings
 from noa_lib.errors import ConfigError, ParameterError
@@ -212,12 +213,9 @@ def pod_info(obj: Obj) -> PodInfo:
 
 
 def image_tag(image: str) -> str:
-    """The tag of an image reference (``registry:5000/noa-server:2.15.0`` -> ``2.15.0``;
-    ``latest`` when there is none; the digest when pinned by digest)."""
-    if "@" in image:
-        return image.split("@", 1)[1]
-    last = image.rsplit("/", 1)[-1]
-    return last.split(":", 1)[1] if ":" in last else "latest"
+    """The version an image reference runs (``registry:5000/noa-server:2.15.0`` -> ``2.15.0``;
+    ``latest`` when there is no tag; the digest when pinned by digest alone)."""
+    return parse_image(image).version
 
 
 def list_pods(

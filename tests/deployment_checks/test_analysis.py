@@ -44,7 +44,7 @@ WORLD = {
     ],
     "releases": {
         "2.15.0": {"error_5xx": {"api": 0.2}, "extra_latency_s": {"api": 0.5}},
-        "2.16.0": {"extra_latency_s": {"api": 0.2}},
+        "2.16.0": {"extra_latency_s": {"api": 0.25}},
     },
 }
 
@@ -139,16 +139,18 @@ def test_version_without_traffic_is_inconclusive(target: Target) -> None:
 
 
 def test_slower_than_baseline_fails_on_the_ratio(target: Target) -> None:
-    # 2.16.0's p95 (~0.7 s) sits under the 1 s bound but about twice stable's: 1.5 x catches it
-    strict = analysis_spec(interval_s=1, count=3, window=WINDOW, baseline_max_ratio=1.5)
+    # 2.16.0's p95 (0.90-0.95 s over a day's load, stable's 0.33-0.42 s) sits well under a 2 s
+    # bound but at 2.3-2.8 x stable's: 1.5 x catches it
+    strict = analysis_spec(interval_s=1, count=3, window=WINDOW, p95_s=2.0, baseline_max_ratio=1.5)
     result = run_analysis(target, service="api", canary_version="2.16.0", stable_version=STABLE,
                           spec=strict, sleep=lambda s: None)
     latency = [m for m in result.measurements if m.metric == "latency-p95"]
     assert result.phase == "Failed", [m.message for m in result.measurements]
     assert latency[0].phase == "Failed" and "× the stable version" in latency[0].message
-    assert latency[0].value is not None and latency[0].value < 1.0
+    assert latency[0].value is not None and latency[0].value < 2.0
     # without the baseline comparison the absolute bounds alone pass it
-    loose = analysis_spec(interval_s=0, count=2, window=WINDOW, baseline_max_ratio=None)
+    loose = analysis_spec(interval_s=0, count=2, window=WINDOW, p95_s=2.0,
+                          baseline_max_ratio=None)
     result = run_analysis(target, service="api", canary_version="2.16.0", stable_version=STABLE,
                           spec=loose)
     assert result.phase == "Successful", [m.message for m in result.measurements]

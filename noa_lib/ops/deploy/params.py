@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from noa_lib.clients.images import parse_image
 from noa_lib.errors import ParameterError
 from noa_lib.ops.names import validate_image_tag, validate_name
 
@@ -86,20 +87,12 @@ def tag(value: str, parameter: str = "image_tag") -> str:
 
 def image_with_tag(image: str, new_tag: str) -> str:
     """``registry/repo:old`` -> ``registry/repo:new`` (a registry port or digest is handled)."""
-    base = image.split("@", 1)[0]
-    slash = base.rfind("/")
-    colon = base.rfind(":")
-    if colon > slash:
-        base = base[:colon]
-    return f"{base}:{new_tag}"
+    return parse_image(image).with_tag(new_tag)
 
 
 def tag_of(image: str) -> str:
     """The tag of ``image`` (``""`` when it has none)."""
-    base = image.split("@", 1)[0]
-    slash = base.rfind("/")
-    colon = base.rfind(":")
-    return base[colon + 1:] if colon > slash else ""
+    return parse_image(image).tag
 
 
 __all__ = ["WEIGHTS_ACCEPTED", "image_with_tag", "parse_weights", "positive", "tag", "tag_of",
