@@ -145,6 +145,14 @@ QUERIES: tuple[Query, ...] = (
         filters=_HTTP,
     ),
     Query(
+        "request_count",
+        f"sum by ($by) (increase({_REQ}{{$m}}[$window]))",
+        "requests",
+        "HTTP requests answered in the window (the sample size behind a rate or a percentile).",
+        by=("service",),
+        filters=_HTTP,
+    ),
+    Query(
         "error_rate",
         f'(sum by ($by) (rate({_REQ}{{$m,status=~"5.."}}[$window]))'
         f" or sum by ($by) (rate({_REQ}{{$m}}[$window])) * 0)"

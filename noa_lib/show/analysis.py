@@ -1,8 +1,9 @@
 """A canary analysis as a table for a notebook: one row per measurement, the phase in colour.
 
 Pure rendering of :class:`noa_lib.ops.deploy.analysis.AnalysisResult`: metric, measurement
-number, canary value, stable baseline, phase, the message and the exact PromQL that ran (so an
-SRE can paste it into Prometheus). A skipped analysis (emergency mode) shows one loud row.
+number, canary value, stable baseline, the canary's requests in the window (the sample size),
+phase, the message and the exact PromQL that ran (so an SRE can paste it into Prometheus).
+A skipped analysis (emergency mode) shows one loud row.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from pandas.io.formats.style import Styler
 
-COLUMNS = ["metric", "#", "value", "baseline", "phase", "message", "PromQL"]
+COLUMNS = ["metric", "#", "value", "baseline", "requests", "phase", "message", "PromQL"]
 
 PHASE_STYLE: dict[str, str] = {
     "Failed": "background-color: #c62828; color: white; font-weight: bold",
@@ -38,7 +39,8 @@ def analysis_frame(result: AnalysisResult) -> pd.DataFrame:
     import pandas as pd
 
     if result.skipped:
-        rows = [{"metric": "(all)", "#": "", "value": "", "baseline": "", "phase": "Skipped",
+        rows = [{"metric": "(all)", "#": "", "value": "", "baseline": "", "requests": "",
+                 "phase": "Skipped",
                  "message": f.message, "PromQL": ""} for f in result.findings]
         return pd.DataFrame(rows, columns=COLUMNS)
     rows = [
@@ -47,6 +49,7 @@ def analysis_frame(result: AnalysisResult) -> pd.DataFrame:
             "#": str(m.index + 1),
             "value": _number(m.value),
             "baseline": _number(m.baseline),
+            "requests": "" if m.requests is None else f"{m.requests:.0f}",
             "phase": str(m.phase),
             "message": m.message,
             "PromQL": m.query,

@@ -118,6 +118,8 @@ def test_good_version_is_successful(target: Target) -> None:
     assert result.phase == "Successful", [m.message for m in result.measurements]
     assert len(result.measurements) == 6 and slept == [1.0, 1.0]
     assert all(m.baseline is not None for m in result.measurements)
+    # every round counted the canary's requests: the one 2.15.1 pod answered some in the window
+    assert all(m.requests is not None and m.requests > 10 for m in result.measurements)
     assert all(f.status == Status.OK for f in result.findings) and result.passed
     table = analysis_table(result)
     assert list(table.data["#"]) == ["1", "1", "2", "2", "3", "3"]
@@ -136,6 +138,21 @@ def test_version_without_traffic_is_inconclusive(target: Target) -> None:
     result = run_analysis(target, service="api", canary_version="9.9.9", stable_version=STABLE,
                           spec=tolerant)
     assert result.phase == "Inconclusive" and len(result.measurements) == 4  # proves nothing
+
+
+def test_too_few_requests_is_inconclusive_not_a_verdict(target: Target) -> None:
+    # 2.15.0 is bad, yet with a minimum sample the one pod's requests cannot reach, the analysis
+    # refuses to judge rather than pass or fail on noise
+    spec = analysis_spec(interval_s=0, count=2, window=WINDOW, min_requests=10**6)
+    result = run_analysis(target, service="api", canary_version="2.15.0", stable_version=STABLE,
+                          spec=spec)
+    assert result.phase == "Inconclusive", [m.message for m in result.measurements]
+    first = result.measurements[0]
+    assert first.requests is not None and 10 < first.requests < 10**6
+    assert f"only {first.requests:.0f} requests to 2.15.0 in {WINDOW}" in first.message
+    assert analysis_table(result).data["requests"][0] == f"{first.requests:.0f}"
+    evidence = result.findings[0].evidence
+    assert evidence["min_requests"] == 10**6 and evidence["requests"][0] == first.requests
 
 
 def test_slower_than_baseline_fails_on_the_ratio(target: Target) -> None:

@@ -16,6 +16,7 @@ from noa_lib.ops.deploy.analysis_rules import (
     metric_phase,
     parse_condition,
     run_phase,
+    too_few_requests,
     validate_spec,
 )
 from noa_lib.ops.findings import Status
@@ -125,6 +126,14 @@ def test_run_phase_is_the_worst() -> None:
     assert run_phase([E, F, INC]) == F
 
 
+def test_too_few_requests_only_with_a_minimum_and_a_known_count() -> None:
+    assert too_few_requests(12.4, 0, version="2.15.0", window="30s") is None
+    assert too_few_requests(None, 100, version="2.15.0", window="30s") is None
+    assert too_few_requests(100.0, 100, version="2.15.0", window="30s") is None
+    why = too_few_requests(12.4, 100, version="2.15.0", window="30s")
+    assert why == "only 12 requests to 2.15.0 in 30s (min_requests 100): too few to judge"
+
+
 def test_analysis_spec_validation_names_the_parameter() -> None:
     good = analysis_spec(interval_s=0, count=1, window="30s", error_rate=0.05, p95_s=0.5,
                          baseline_max_ratio=0)
@@ -136,7 +145,8 @@ def test_analysis_spec_validation_names_the_parameter() -> None:
                                                     {"inconclusive_limit": 1.5}),
         ("window", {"window": "1 minute"}), ("error_rate", {"error_rate": 2}),
         ("p95_s", {"p95_s": 0}), ("baseline_max_ratio", {"baseline_max_ratio": 0.5}),
-        ("interval_s", {"interval_s": "30"}),
+        ("interval_s", {"interval_s": "30"}), ("min_requests", {"min_requests": -1}),
+        ("min_requests", {"min_requests": 2.5}),
     ]
     for name, kwargs in bad:
         with pytest.raises(ParameterError) as info:

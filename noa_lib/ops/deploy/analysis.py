@@ -10,7 +10,9 @@ Failed).
 
 The default metrics use the PromQL catalogue's own ``error_rate`` and ``latency_p95`` queries
 (:mod:`noa_lib.ops.promql`), restricted to ``service`` and ``version`` and unscaled (error rate as
-a ratio, latency in seconds). :func:`skipped_analysis` is the ``skip_analysis`` emergency mode: no
+a ratio, latency in seconds); each round also counts the canary's requests with the catalogue's
+``request_count`` (the sample size, shown beside every value and judged by ``min_requests``).
+:func:`skipped_analysis` is the ``skip_analysis`` emergency mode: no
 query runs, the phase is ``Skipped`` and the finding says loudly that nothing was verified.
 """
 
@@ -34,6 +36,7 @@ from noa_lib.ops.deploy.analysis_rules import (
     judge,
     metric_phase,
     run_phase,
+    too_few_requests,
     validate_spec,
 )
 from noa_lib.ops.findings import Finding, Status
@@ -52,6 +55,10 @@ def _template(catalogue_name: str) -> str:
         _SENTINEL_WINDOW, by=(), scaled=False, service="{service}", version="{version}"
     )
     return text.replace(f"[{_SENTINEL_WINDOW}]", "[{window}]")
+
+
+_SAMPLE_QUERY = _template("request_count")
+"""The sample-size query of every round (same placeholders as a :class:`Metric` query)."""
 
 
 def default_metrics(error_rate: float = 0.01, p95_s: float = 1.0) -> tuple[Metric, ...]:
@@ -102,6 +109,7 @@ def analysis_spec(
     p95_s: float = 1.0,
     baseline_max_ratio: float | None = 2.0,
     consecutive_error_limit: int = 2,
+    min_requests: int = 0,
     metrics: tuple[Metric, ...] | None = None,
 ) -> AnalysisSpec:
     """An :class:`AnalysisSpec` from runbook parameters, validated (default metrics unless
@@ -126,6 +134,7 @@ def analysis_spec(
         consecutive_error_limit=consecutive_error_limit,
         window=window,
         baseline_max_ratio=None if not ratio else float(ratio),
+        min_requests=min_requests,
     )
     return validate_spec(spec)
 
@@ -203,11 +212,12 @@ def run_analysis(
         for index in range(spec.count):
             if index:
                 sleep(spec.interval_s)
+            requests = _requests(prom, service, canary_version, spec.window)
             for metric in spec.metrics:
                 if metric.name in decided:
                     continue
                 measurement = _measure(prom, metric, index, service, canary_version,
-                                       stable_version, spec)
+                                       stable_version, spec, requests)
                 measurements.append(measurement)
                 phases[metric.name].append(measurement.phase)
                 verdict = metric_phase(phases[metric.name], spec)
@@ -241,6 +251,7 @@ def _measure(
     canary_version: str,
     stable_version: str,
     spec: AnalysisSpec,
+    requests: float | None,
 ) -> Measurement:
     at = datetime.now(UTC)
     query = metric.render(service=service, version=canary_version, window=spec.window)
@@ -250,10 +261,27 @@ def _measure(
         baseline = _instant(prom, baseline_query, at) if spec.baseline_max_ratio else None
     except ClientError as exc:
         return Measurement(metric.name, index, at, None, None, Phase.ERROR, query,
-                           baseline_query, f"query failed: {exc}")
+                           baseline_query, f"query failed: {exc}", requests)
+    too_few = too_few_requests(requests, spec.min_requests, version=canary_version,
+                               window=spec.window)
+    if too_few is not None:
+        return Measurement(metric.name, index, at, value, baseline, Phase.INCONCLUSIVE, query,
+                           baseline_query, too_few, requests)
     phase, message = judge(metric, value, baseline, baseline_max_ratio=spec.baseline_max_ratio)
     return Measurement(metric.name, index, at, value, baseline, phase, query, baseline_query,
-                       message)
+                       message, requests)
+
+
+def _requests(prom: prom_client.PrometheusConnect, service: str, version: str,
+              window: str) -> float | None:
+    """Requests ``version`` answered in ``window`` (``None`` when unknown: no series, or the
+    query failed — the metric queries then report that themselves)."""
+    query = (_SAMPLE_QUERY.replace("{service}", service).replace("{version}", version)
+             .replace("{window}", window))
+    try:
+        return _instant(prom, query, datetime.now(UTC))
+    except ClientError:
+        return None
 
 
 def _instant(prom: prom_client.PrometheusConnect, promql: str, at: datetime) -> float | None:
@@ -297,7 +325,10 @@ def _finding(
         "version": version,
         "window": spec.window,
         "measurements": [m.phase for m in mine],
+        "requests": [m.requests for m in mine],
     }
+    if spec.min_requests:
+        evidence["min_requests"] = spec.min_requests
     if last is not None:
         evidence["promql"] = last.query
         evidence["baseline_promql"] = last.baseline_query

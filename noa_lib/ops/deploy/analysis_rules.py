@@ -19,6 +19,10 @@ The semantics follow Argo Rollouts' AnalysisTemplate (and Flagger's metric check
   no-data measurements alone prove nothing: then it is Error or Inconclusive). The run's phase
   is the worst metric phase (Failed > Error > Inconclusive > Successful); a run stops early
   once any metric is decided non-successful.
+- Sample size: every round also counts the canary's requests in the window. With
+  ``min_requests`` set, a round with fewer is **Inconclusive** for every metric: a p95 from a
+  few dozen requests swings by a factor of two between identical builds, so neither a pass nor
+  a failure would mean anything (Kayenta's minimum-data rule; Argo leaves it to the query).
 """
 
 from __future__ import annotations
@@ -157,6 +161,8 @@ class AnalysisSpec:
     consecutive_error_limit: int = 2
     window: str = "1m"
     baseline_max_ratio: float | None = 2.0
+    min_requests: int = 0
+    """Fewer canary requests than this in ``window`` make a round Inconclusive (0: no minimum)."""
 
 
 def validate_spec(spec: AnalysisSpec) -> AnalysisSpec:
@@ -176,6 +182,7 @@ def validate_spec(spec: AnalysisSpec) -> AnalysisSpec:
     _int_at_least(spec.failure_limit, "failure_limit", 0)
     _int_at_least(spec.inconclusive_limit, "inconclusive_limit", 0)
     _int_at_least(spec.consecutive_error_limit, "consecutive_error_limit", 0)
+    _int_at_least(spec.min_requests, "min_requests", 0)
     parse_duration(spec.window)
     ratio = spec.baseline_max_ratio
     if ratio is not None and (not math.isfinite(ratio) or ratio < 1.0):
@@ -203,6 +210,8 @@ class Measurement:
     query: str
     baseline_query: str
     message: str
+    requests: float | None = None
+    """Requests the canary answered in the window when measured (``None``: unknown)."""
 
 
 def judge(
@@ -240,6 +249,16 @@ def judge(
             f"version's {baseline:.4g}{unit} (limit {limit:.4g}{unit})"
         )
     return Phase.SUCCESSFUL, f"{shown}: {success} holds, stable {baseline:.4g}{unit}"
+
+
+def too_few_requests(requests: float | None, min_requests: int, *, version: str,
+                     window: str) -> str | None:
+    """Why a round cannot be judged for lack of samples, or ``None`` when it can (no minimum
+    set, or the count is unknown: the metric queries then speak for themselves)."""
+    if not min_requests or requests is None or requests >= min_requests:
+        return None
+    return (f"only {requests:.0f} requests to {version} in {window} (min_requests "
+            f"{min_requests}): too few to judge")
 
 
 def metric_phase(phases: Sequence[str], spec: AnalysisSpec) -> Phase | None:
@@ -294,5 +313,6 @@ __all__ = [
     "metric_phase",
     "parse_condition",
     "run_phase",
+    "too_few_requests",
     "validate_spec",
 ]
