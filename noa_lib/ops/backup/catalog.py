@@ -23,6 +23,7 @@ from typing import Any, Literal
 from noa_lib.clients.s3_objects import Bucket, ObjectInfo, open_bucket
 from noa_lib.config import S3Settings, Target
 from noa_lib.errors import ConfigError, NotFound, ParameterError, PreconditionFailed
+from noa_lib.ops.backup.manifest_fields import check_sha256, parse_time, require_fields, time_span
 
 Kind = Literal["full", "schema-only"]
 KINDS: tuple[Kind, ...] = ("full", "schema-only")
@@ -33,7 +34,6 @@ MANIFEST_SCHEMA = 1
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 DATABASE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")
 _DIR_RE = re.compile(r"^(\d{8}T\d{6}Z)-(full|schema-only)$")
-_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "schema": int,
     "kind": str,
@@ -162,16 +162,6 @@ def check_kind(kind: str) -> Kind:
     )
 
 
-def parse_time(text: str) -> datetime:
-    """An ISO 8601 time (``Z`` or offset; naive = UTC) as an aware UTC datetime.
-
-    Raises:
-        ValueError: not ISO 8601.
-    """
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def iso(moment: datetime) -> str:
     """``moment`` as ISO 8601 UTC with a ``Z`` suffix (seconds and microseconds)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -184,14 +174,7 @@ def parse_manifest(data: Any, *, manifest_key: str) -> DumpBackup:
         ValueError: a field is missing, of the wrong type, or inconsistent with the key (the
             message names it).
     """
-    if not isinstance(data, dict):
-        raise ValueError("the manifest is not a JSON object")
-    for name, types in _REQUIRED.items():
-        if name not in data:
-            raise ValueError(f"field {name!r} is missing")
-        value = data[name]
-        if not isinstance(value, types) or isinstance(value, bool):
-            raise ValueError(f"field {name!r} has the wrong type ({type(value).__name__})")
+    data = require_fields(data, _REQUIRED)
     if data["schema"] != MANIFEST_SCHEMA:
         raise ValueError(f"schema {data['schema']} is not supported (expected {MANIFEST_SCHEMA})")
     kind = check_kind_value(data["kind"])
@@ -207,17 +190,13 @@ def parse_manifest(data: Any, *, manifest_key: str) -> DumpBackup:
         raise ValueError(f"kind {kind!r} does not match the key ({parts[2]})")
     if data["object_key"] != prefix + DUMP_NAME:
         raise ValueError(f"object_key {data['object_key']!r} is not {prefix + DUMP_NAME!r}")
-    if not _SHA_RE.match(data["sha256"]):
-        raise ValueError("sha256 is not 64 lowercase hex digits")
+    check_sha256(data["sha256"])
     if data["size_bytes"] < 0:
         raise ValueError("size_bytes is negative")
     sse = data.get("sse")
     if sse is not None and not isinstance(sse, str):
         raise ValueError("sse must be a string or null")
-    try:
-        started, ended = parse_time(data["started_at"]), parse_time(data["ended_at"])
-    except ValueError:
-        raise ValueError("started_at/ended_at are not ISO 8601 times") from None
+    started, ended = time_span(data)
     tables: dict[str, TableFigures] = {}
     for name, figures in data["tables"].items():
         if not isinstance(figures, dict) or not isinstance(figures.get("row_estimate"), int):

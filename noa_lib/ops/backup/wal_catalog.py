@@ -25,7 +25,8 @@ from typing import Any
 from noa_lib.clients.s3_objects import Bucket, ObjectInfo, open_bucket
 from noa_lib.config import Target
 from noa_lib.errors import ClientError, ConfigError, NotFound, PreconditionFailed
-from noa_lib.ops.backup.catalog import MANIFEST_NAME, STAMP_FORMAT, parse_time, require_s3
+from noa_lib.ops.backup.catalog import MANIFEST_NAME, STAMP_FORMAT, require_s3
+from noa_lib.ops.backup.manifest_fields import check_sha256, require_fields, time_span
 
 BASE_PREFIX = "basebackups/"
 WAL_PREFIX = "wal/"
@@ -38,7 +39,6 @@ HISTORY_RE = re.compile(r"^([0-9A-F]{8})\.history$")
 LSN_RE = re.compile(r"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})$")
 SYSTEM_ID_RE = re.compile(r"^\d{1,20}$")
 _STAMP_RE = re.compile(r"^\d{8}T\d{6}Z$")
-_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "schema": int,
     "kind": str,
@@ -313,12 +313,7 @@ def parse_manifest(data: Any, *, prefix: str) -> BaseBackup:
     Raises:
         ValueError: a field is missing, of the wrong type or inconsistent (the message names it).
     """
-    if not isinstance(data, dict):
-        raise ValueError("the manifest is not a JSON object")
-    for name, kind in _REQUIRED.items():
-        value = data.get(name)
-        if value is None or isinstance(value, bool) or not isinstance(value, kind):
-            raise ValueError(f"manifest field {name!r} is missing or not {_kind_name(kind)}")
+    data = require_fields(data, _REQUIRED)
     if data["schema"] != MANIFEST_SCHEMA or data["kind"] != MANIFEST_KIND:
         raise ValueError(
             f"manifest schema/kind {data['schema']!r}/{data['kind']!r} is not "
@@ -333,8 +328,7 @@ def parse_manifest(data: Any, *, prefix: str) -> BaseBackup:
         )
     if data["object_key"] != prefix + BASE_NAME:
         raise ValueError(f"manifest object_key {data['object_key']!r} is not {prefix}{BASE_NAME}")
-    if not _SHA_RE.match(data["sha256"]):
-        raise ValueError("manifest sha256 is not 64 lowercase hexadecimal digits")
+    check_sha256(data["sha256"])
     size = int(data["wal_segment_size"])
     if size <= 0 or size & (size - 1) or segments_per_log(size) < 1:
         raise ValueError(f"manifest wal_segment_size {size} is not a power of two")
@@ -348,11 +342,7 @@ def parse_manifest(data: Any, *, prefix: str) -> BaseBackup:
     for name, info in objects.items():
         if not isinstance(info, dict) or not isinstance(info.get("size_bytes"), int):
             raise ValueError(f"manifest object {name!r} has no size_bytes")
-    try:
-        started = parse_time(data["started_at"])
-        ended = parse_time(data["ended_at"])
-    except ValueError:
-        raise ValueError("manifest started_at/ended_at are not ISO 8601 times") from None
+    started, ended = time_span(data)
     return BaseBackup(
         system_identifier=parts[1],
         stamp=parts[2],
@@ -371,12 +361,6 @@ def parse_manifest(data: Any, *, prefix: str) -> BaseBackup:
         objects={k: dict(v) for k, v in objects.items()},
         manifest=dict(data),
     )
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    if isinstance(kind, tuple):
-        return " or ".join(k.__name__ for k in kind)
-    return kind.__name__
 
 
 # --------------------------------------------------------------------------- loading
