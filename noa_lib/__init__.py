@@ -122,7 +122,7 @@ _LAZY: dict[str, str] = {
     "run_canary": "noa_lib.ops.deploy.canary",
     "plan_blue_green": "noa_lib.ops.deploy.bluegreen",
     "run_blue_green": "noa_lib.ops.deploy.bluegreen",
-    "decommission_plan": "noa_lib.ops.deploy.bluegreen",
+    "decommission_plan": "noa_lib.ops.deploy.bluegreen_slots",
     "verify_rollback": "noa_lib.ops.deploy.rollback",
     "rollout_table": "noa_lib.show.rollouts",
     "status_table": "noa_lib.show.rollouts",
@@ -212,7 +212,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         run_analysis,
         skipped_analysis,
     )
-    from noa_lib.ops.deploy.bluegreen import decommission_plan, plan_blue_green, run_blue_green
+    from noa_lib.ops.deploy.bluegreen import plan_blue_green, run_blue_green
+    from noa_lib.ops.deploy.bluegreen_slots import decommission_plan
     from noa_lib.ops.deploy.canary import plan_canary, run_canary
     from noa_lib.ops.deploy.checklist import pre_deployment_checklist, require_go
     from noa_lib.ops.deploy.configmaps import (

@@ -16,13 +16,12 @@ to ``<name>`` cleanly. The sequence (:func:`run_blue_green`, each change a Plan 
    fails;
 7. success: blue is kept, annotated ``noa.io/decommission-after`` = now + ``keep_blue_hours``.
 
-Decommissioning is a separate mode (:func:`decommission_plan`): it deletes the idle slot once its
-keep time has passed, and refuses before that unless forced.
+Which slot is which, the green object and decommissioning the idle slot (a separate mode that
+deletes it once its keep time has passed) live in :mod:`noa_lib.ops.deploy.bluegreen_slots`.
 """
 
 from __future__ import annotations
 
-import copy
 import shlex
 import time
 from collections.abc import Callable
@@ -41,86 +40,30 @@ from noa_lib.ops.deploy.analysis import (
     analysis_spec,
     run_analysis,
 )
+from noa_lib.ops.deploy.bluegreen_slots import (
+    DECOMMISSION_AFTER,
+    TRACK,
+    Slots,
+    current_slots,
+    decommission_plan,
+    green_object,
+    green_slot,
+)
 from noa_lib.ops.deploy.rollout import kube, namespace_of, rollout_status
 from noa_lib.ops.deploy.smoke import smoke_test
 from noa_lib.ops.deploy.waits import wait_settled
-from noa_lib.ops.deploy.workload import Obj, meta, pick_container, ref, replicas, template
+from noa_lib.ops.deploy.workload import Obj, meta, pick_container, ref, replicas
 from noa_lib.ops.findings import Finding, Status
 from noa_lib.ops.names import validate_name
 from noa_lib.ops.safety import Applied, Change, Plan, apply_plan, check_confirmation
 
-TRACK = "track"
-GREEN_TRACK = "green"
-DECOMMISSION_AFTER = "noa.io/decommission-after"
-BLUE_GREEN_OF = "noa.io/blue-green-of"
 Progress = Callable[[str], None]
-
-
-def green_slot(name: str) -> str:
-    return f"{name}-green"
 
 
 def job_name(deployment: str, tag: str) -> str:
     """``api-migrate-2-15-0``: a DNS-1123 name for the migration Job of ``tag``."""
     safe = "".join(ch if ch.isalnum() else "-" for ch in tag.lower()).strip("-")
     return f"{deployment}-migrate-{safe}"[:63].rstrip("-")
-
-
-def slot_track(obj: Obj) -> str:
-    return str((meta(template(obj)).get("labels") or {}).get(TRACK) or "")
-
-
-def serves(selector: dict[str, str], obj: Obj | None) -> bool:
-    if obj is None or replicas(obj) == 0 or not selector:
-        return False
-    labels = meta(template(obj)).get("labels") or {}
-    return all(labels.get(k) == v for k, v in selector.items())
-
-
-@dataclass(frozen=True)
-class Slots:
-    """Which slot is blue (serving) and which becomes green (pure decision)."""
-
-    blue: str
-    green: str
-    blue_track: str
-    green_track: str
-    green_exists: bool
-
-
-def choose_slots(name: str, selector: dict[str, str], base: Obj | None,
-                 other: Obj | None) -> Slots:
-    """Blue = the slot the Service selects (``<name>`` when both or neither are selected).
-
-    Raises:
-        PreconditionFailed: neither slot exists.
-    """
-    if base is None and other is None:
-        raise PreconditionFailed(f"neither Deployment {name} nor {green_slot(name)} exists")
-    base_track = slot_track(base) if base is not None else "stable"
-    if base is not None and (serves(selector, base) or not serves(selector, other)):
-        return Slots(name, green_slot(name), base_track, GREEN_TRACK, other is not None)
-    return Slots(green_slot(name), name, GREEN_TRACK, base_track, base is not None)
-
-
-def green_object(blue: Obj, name: str, track: str, image: str, container: str) -> Obj:
-    """A new slot Deployment: blue's spec with ``image`` and ``track`` in labels and selector."""
-    m = meta(blue)
-    spec = copy.deepcopy(blue.get("spec") or {})
-    selector = dict((spec.get("selector") or {}).get("matchLabels") or {})
-    selector[TRACK] = track
-    spec["selector"] = {"matchLabels": selector}
-    tpl_meta = spec.setdefault("template", {}).setdefault("metadata", {})
-    tpl_meta["labels"] = {**(tpl_meta.get("labels") or {}), **selector}
-    for c in spec["template"].get("spec", {}).get("containers") or []:
-        if c.get("name") == container:
-            c["image"] = image
-    labels = {**(m.get("labels") or {}), TRACK: track}
-    base = str(m.get("annotations", {}).get(BLUE_GREEN_OF) or m.get("name"))
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": m.get("namespace"), "labels": labels,
-                         "annotations": {BLUE_GREEN_OF: base.removesuffix("-green")}},
-            "spec": spec}
 
 
 @dataclass(frozen=True)
@@ -220,7 +163,7 @@ def plan_blue_green(
                              name="migration_command",
                              accepted="a command line, e.g. 'noa-server migrate --apply'") from None
     settings = kube(target)
-    base, other, svc_name, selector, slots = _current_slots(target, deployment, ns, service)
+    base, other, svc_name, selector, slots = current_slots(target, deployment, ns, service)
     blue = base if slots.blue == deployment else other
     assert blue is not None
     green_now = other if slots.green == green_slot(deployment) else base
@@ -507,71 +450,10 @@ def _monitor(plan: BlueGreenPlan, settings: Any, say: Progress,
     return result, ""
 
 
-def _current_slots(target: Target, deployment: str, ns: str, service: str
-                   ) -> tuple[Obj | None, Obj | None, str, dict[str, Any], Slots]:
-    """Both slots' Deployments (``None`` when absent), the Service's name and selector, and
-    which slot is blue (serving) and which green (idle), as they are now."""
-    settings = kube(target)
-    base = kube_apps.find(settings, "deployments", deployment, ns)
-    other = kube_apps.find(settings, "deployments", green_slot(deployment), ns)
-    probe = base or other or {}
-    svc_name = service or str((meta(template(probe)).get("labels") or {}).get("app")
-                              or deployment)
-    validate_name(svc_name, "service")
-    svc = kube_apps.get(settings, "services", svc_name, ns)
-    selector = dict((svc.get("spec") or {}).get("selector") or {})
-    return base, other, svc_name, selector, choose_slots(deployment, selector, base, other)
-
-
-def decommission_plan(target: Target, *, deployment: str, namespace: str = "",
-                      service: str = "", force: bool = False,
-                      now: datetime | None = None) -> Plan:
-    """Plan deleting the idle slot (the one the Service does not select) once its
-    ``noa.io/decommission-after`` time has passed.
-
-    Raises:
-        PreconditionFailed: the idle slot's keep time has not passed (and not ``force``), it has
-            no decommission time, or the Service still selects it.
-    """
-    ns = namespace_of(target, namespace)
-    params.workload(ns, deployment)
-    settings = kube(target)
-    base, other, svc_name, selector, slots = _current_slots(target, deployment, ns, service)
-    idle = other if slots.green == green_slot(deployment) else base
-    if idle is None:
-        return Plan(action=f"decommission: no idle slot beside {slots.blue}", target=target,
-                    changes=(), perform=lambda: None)
-    if TRACK not in selector or serves(selector, idle):
-        raise PreconditionFailed(f"service {ns}/{svc_name} still selects {slots.green} "
-                                 f"(selector {selector}): refusing to delete it")
-    when = (meta(idle).get("annotations") or {}).get(DECOMMISSION_AFTER)
-    moment = now or datetime.now(UTC)
-    if not force:
-        if not when:
-            raise PreconditionFailed(f"{slots.green} has no {DECOMMISSION_AFTER} annotation; "
-                                     "set force_decommission=True to delete it anyway")
-        due = datetime.fromisoformat(str(when).replace("Z", "+00:00"))
-        if moment < due:
-            raise PreconditionFailed(f"{slots.green} is kept until {when} (keep_blue_hours); "
-                                     "set force_decommission=True to delete it earlier")
-    resource = ref("deployment", ns, slots.green)
-    return Plan(action=f"decommission the old blue {resource}", target=target,
-                changes=(Change(resource, "(object)",
-                                f"{replicas(idle)} replicas, keep until {when}", None),),
-                perform=lambda: kube_apps.delete(settings, "deployments", slots.green, ns),
-                rollback="recreate it with the blue-green runbook (it deploys into the idle slot)")
-
-
 __all__ = [
-    "DECOMMISSION_AFTER",
     "BlueGreenPlan",
     "BlueGreenRun",
     "Phase",
-    "Slots",
-    "choose_slots",
-    "decommission_plan",
-    "green_object",
-    "green_slot",
     "job_name",
     "plan_blue_green",
     "run_blue_green",
