@@ -14,7 +14,8 @@ from noa_lib.ops.deploy import params
 from noa_lib.ops.deploy.analysis import analysis_spec
 from noa_lib.ops.deploy.bluegreen import job_name, plan_blue_green
 from noa_lib.ops.deploy.bluegreen_slots import choose_slots, green_object
-from noa_lib.ops.deploy.canary import canary_object, plan_canary
+from noa_lib.ops.deploy.canary import plan_canary
+from noa_lib.ops.deploy.canary_plans import canary_object
 from noa_lib.ops.deploy.configmaps import versions_from
 from noa_lib.ops.deploy.db_rollback import DeployRecord, database_rollback
 from noa_lib.ops.deploy.revisions import history_from, pick_revision, undo_plan

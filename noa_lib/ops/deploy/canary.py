@@ -10,15 +10,14 @@ semantics) decides. Failed / Error / Inconclusive beyond its limits, or a step t
 Ready -> **abort**: stable back to its replicas, canary deleted, a critical finding. All steps
 pass -> **promote**: stable's image set to the new tag (rolling), rollout watched, canary deleted.
 
-The canary is ``<stable>-canary``: stable's template with the new image, label ``track: canary``
-and selector ``{app, track: canary}``; traffic follows the replica ratio (see :mod:`.traffic`).
+The canary is ``<stable>-canary`` (its object and every plan: :mod:`.canary_plans`); traffic
+follows the replica ratio (see :mod:`.traffic`).
 ``skip_analysis`` is an emergency mode: no analysis runs, a loud warning finding, a timeline
 event and the ``analysis_skipped`` figure say so.
 """
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -35,53 +34,21 @@ from noa_lib.ops.deploy.analysis import (
     run_analysis,
     skipped_analysis,
 )
+from noa_lib.ops.deploy.canary_plans import TRACK, abort_plan, canary_name, sequence_plans
 from noa_lib.ops.deploy.rollout import kube, namespace_of, watch_rollout
 from noa_lib.ops.deploy.traffic import TrafficStep, traffic_steps
-from noa_lib.ops.deploy.waits import wait_settled
 from noa_lib.ops.deploy.workload import (
     Obj,
     meta,
     pick_container,
-    ref,
     replicas,
     template,
 )
 from noa_lib.ops.findings import Finding, Status
 from noa_lib.ops.names import validate_name
-from noa_lib.ops.safety import Applied, Change, Plan, apply_plan, check_confirmation
+from noa_lib.ops.safety import Applied, Plan, apply_plan, check_confirmation
 
-TRACK = "track"
-CANARY_OF = "noa.io/canary-of"
 Progress = Callable[[str], None]
-
-
-def canary_name(stable: str) -> str:
-    return f"{stable}-canary"
-
-
-def canary_object(stable: Obj, name: str, image: str, container: str) -> Obj:
-    """The canary Deployment: stable's spec, the new image, ``track: canary``, 0 replicas."""
-    m = meta(stable)
-    labels = dict(m.get("labels") or {})
-    labels[TRACK] = "canary"
-    spec = copy.deepcopy(stable.get("spec") or {})
-    spec["replicas"] = 0
-    selector = dict((spec.get("selector") or {}).get("matchLabels") or {})
-    selector[TRACK] = "canary"
-    spec["selector"] = {"matchLabels": selector}
-    tpl = spec.setdefault("template", {})
-    tpl_meta = tpl.setdefault("metadata", {})
-    tpl_meta["labels"] = {**(tpl_meta.get("labels") or {}), **selector}
-    for c in tpl.get("spec", {}).get("containers") or []:
-        if c.get("name") == container:
-            c["image"] = image
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": m.get("namespace"), "labels": labels,
-                     "annotations": {CANARY_OF: str(m.get("name"))}},
-        "spec": spec,
-    }
 
 
 def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
@@ -121,15 +88,6 @@ class CanaryPlan:
     def canary_version(self) -> str:
         return params.tag_of(self.canary_image)
 
-
-def _scale_changes(ns: str, canary: str, stable: str, before: tuple[int, int],
-                   after: tuple[int, int]) -> tuple[Change, ...]:
-    out = []
-    if before[0] != after[0]:
-        out.append(Change(ref("deployment", ns, canary), "spec.replicas", before[0], after[0]))
-    if before[1] != after[1]:
-        out.append(Change(ref("deployment", ns, stable), "spec.replicas", before[1], after[1]))
-    return tuple(out)
 
 
 def plan_canary(
@@ -206,7 +164,7 @@ def plan_canary(
                                 evidence={"skip_analysis": True}))
     if stable_image == canary_image:
         raise PreconditionFailed(f"{deployment} already runs {stable_image}: nothing to canary")
-    plans = _plans(target, settings, ns, deployment, name, stable, cname, canary_image, n,
+    plans = sequence_plans(target, settings, ns, deployment, name, stable, cname, canary_image, n,
                    split, ready_timeout_s)
     abort = abort_plan(target, settings, ns, deployment, name, n, (0, n), ready_timeout_s)
     return CanaryPlan(
@@ -218,99 +176,6 @@ def plan_canary(
         findings=tuple(findings), stable_object=stable,
     )
 
-
-def _plans(target: Target, settings: Any, ns: str, stable: str, canary: str, obj: Obj,
-           container: str, image: str, n: int, split: tuple[TrafficStep, ...],
-           ready_timeout_s: float) -> list[Plan]:
-    body = canary_object(obj, canary, image, container)
-    create = Plan(
-        action=f"create canary {ref('deployment', ns, canary)} ({image}, 0 replicas)",
-        target=target,
-        changes=(Change(ref("deployment", ns, canary), "(object)", None,
-                        f"{image}, labels track=canary, selector {body['spec']['selector']}"),),
-        perform=lambda: kube_apps.create(settings, "deployments", body, ns),
-        rollback=f"delete {ref('deployment', ns, canary)}",
-    )
-    plans = [create]
-    before = (0, n)
-    for s in split:
-        plans.append(step_plan(target, settings, ns, stable, canary, s, before, ready_timeout_s))
-        before = (s.canary, s.stable)
-    plans.append(promote_plan(target, settings, ns, stable, container, obj, image, n,
-                              before[1]))
-    plans.append(cleanup_plan(target, settings, ns, canary, before[0]))
-    return plans
-
-
-def step_plan(target: Target, settings: Any, ns: str, stable: str, canary: str,
-              s: TrafficStep, before: tuple[int, int], ready_timeout_s: float) -> Plan:
-    """Scale the canary up (and wait until Ready), then stable down, for one traffic step."""
-    def perform() -> None:
-        kube_apps.scale(settings, canary, s.canary, ns)
-        wait_settled(settings, canary, ns, timeout_s=ready_timeout_s)
-        kube_apps.scale(settings, stable, s.stable, ns)
-        wait_settled(settings, stable, ns, timeout_s=ready_timeout_s)
-
-    return Plan(
-        action=f"canary {s.label}: {s.canary} canary / {s.stable} stable replicas "
-               f"(effective {s.effective:g} % of traffic)",
-        target=target,
-        changes=_scale_changes(ns, canary, stable, before, (s.canary, s.stable)),
-        perform=perform,
-        rollback="abort: stable back to its replicas, canary deleted",
-    )
-
-
-def promote_plan(target: Target, settings: Any, ns: str, stable: str, container: str,
-                 obj: Obj, image: str, n: int, stable_now: int) -> Plan:
-    """Stable takes the new image and its replicas back (a rolling update)."""
-    old = str(pick_container(obj, container).get("image"))
-    resource = ref("deployment", ns, stable)
-    changes = [Change(resource, f"spec.template.spec.containers[{container}].image", old, image)]
-    if stable_now != n:
-        changes.append(Change(resource, "spec.replicas", stable_now, n))
-    body = {"spec": {"replicas": n, "template": {"spec": {"containers": [
-        {"name": container, "image": image}]}}},
-        "metadata": {"annotations": {"kubernetes.io/change-cause":
-                                     f"noa canary promoted: {container}={image}"}}}
-    return Plan(
-        action=f"promote: {resource} to {image} with {n} replicas",
-        target=target,
-        changes=tuple(changes),
-        perform=lambda: kube_apps.patch(settings, "deployments", stable, body, ns),
-        rollback=f"rollback runbook (what=deployment) undoes {resource} to {old}",
-    )
-
-
-def cleanup_plan(target: Target, settings: Any, ns: str, canary: str, canary_now: int) -> Plan:
-    resource = ref("deployment", ns, canary)
-    return Plan(
-        action=f"remove the canary {resource}",
-        target=target,
-        changes=(Change(resource, "(object)", f"{canary_now} replicas", None),),
-        perform=lambda: kube_apps.delete(settings, "deployments", canary, ns, missing_ok=True),
-        rollback="none needed: stable carries all traffic",
-    )
-
-
-def abort_plan(target: Target, settings: Any, ns: str, stable: str, canary: str, n: int,
-               now: tuple[int, int], ready_timeout_s: float) -> Plan:
-    """All traffic back to stable: stable to ``n`` replicas (Ready), then the canary deleted."""
-    changes = []
-    if now[1] != n:
-        changes.append(Change(ref("deployment", ns, stable), "spec.replicas", now[1], n))
-    changes.append(Change(ref("deployment", ns, canary), "(object)", f"{now[0]} replicas", None))
-
-    def perform() -> None:
-        kube_apps.scale(settings, stable, n, ns)
-        try:
-            wait_settled(settings, stable, ns, timeout_s=ready_timeout_s)
-        finally:
-            kube_apps.delete(settings, "deployments", canary, ns, missing_ok=True)
-
-    return Plan(action=f"abort the canary: all traffic back to {ref('deployment', ns, stable)}",
-                target=target, changes=tuple(changes), perform=perform,
-                rollback="re-run the canary once the cause is fixed")
 
 
 @dataclass(frozen=True)
@@ -503,9 +368,6 @@ __all__ = [
     "CanaryPlan",
     "CanaryRun",
     "StepOutcome",
-    "abort_plan",
-    "canary_name",
-    "canary_object",
     "plan_canary",
     "run_canary",
 ]

@@ -1,0 +1,171 @@
+"""The canary's object and the plans of its sequence: create, one per traffic step, promote,
+remove, and the abort plan — each a :class:`~noa_lib.ops.safety.Plan` whose changes a dry run
+shows and whose ``perform`` :func:`~noa_lib.ops.deploy.canary.run_canary` applies.
+
+The canary is ``<stable>-canary``: stable's template with the new image, label ``track: canary``
+and selector ``{app, track: canary}``, created with 0 replicas. A step scales the canary up and
+waits until it is Ready before scaling stable down, so capacity never dips.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from noa_lib.clients import kube_apps
+from noa_lib.config import Target
+from noa_lib.ops.deploy.traffic import TrafficStep
+from noa_lib.ops.deploy.waits import wait_settled
+from noa_lib.ops.deploy.workload import Obj, meta, pick_container, ref
+from noa_lib.ops.safety import Change, Plan
+
+TRACK = "track"
+CANARY_OF = "noa.io/canary-of"
+
+
+def canary_name(stable: str) -> str:
+    """The canary Deployment's name: ``api`` -> ``api-canary``."""
+    return f"{stable}-canary"
+
+
+def canary_object(stable: Obj, name: str, image: str, container: str) -> Obj:
+    """The canary Deployment: stable's spec, the new image, ``track: canary``, 0 replicas."""
+    m = meta(stable)
+    labels = dict(m.get("labels") or {})
+    labels[TRACK] = "canary"
+    spec = copy.deepcopy(stable.get("spec") or {})
+    spec["replicas"] = 0
+    selector = dict((spec.get("selector") or {}).get("matchLabels") or {})
+    selector[TRACK] = "canary"
+    spec["selector"] = {"matchLabels": selector}
+    tpl = spec.setdefault("template", {})
+    tpl_meta = tpl.setdefault("metadata", {})
+    tpl_meta["labels"] = {**(tpl_meta.get("labels") or {}), **selector}
+    for c in tpl.get("spec", {}).get("containers") or []:
+        if c.get("name") == container:
+            c["image"] = image
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": m.get("namespace"), "labels": labels,
+                     "annotations": {CANARY_OF: str(m.get("name"))}},
+        "spec": spec,
+    }
+
+
+def _scale_changes(ns: str, canary: str, stable: str, before: tuple[int, int],
+                   after: tuple[int, int]) -> tuple[Change, ...]:
+    out = []
+    if before[0] != after[0]:
+        out.append(Change(ref("deployment", ns, canary), "spec.replicas", before[0], after[0]))
+    if before[1] != after[1]:
+        out.append(Change(ref("deployment", ns, stable), "spec.replicas", before[1], after[1]))
+    return tuple(out)
+
+
+def sequence_plans(target: Target, settings: Any, ns: str, stable: str, canary: str, obj: Obj,
+           container: str, image: str, n: int, split: tuple[TrafficStep, ...],
+           ready_timeout_s: float) -> list[Plan]:
+    """Create the canary, one plan per traffic step, promote, remove the canary."""
+    body = canary_object(obj, canary, image, container)
+    create = Plan(
+        action=f"create canary {ref('deployment', ns, canary)} ({image}, 0 replicas)",
+        target=target,
+        changes=(Change(ref("deployment", ns, canary), "(object)", None,
+                        f"{image}, labels track=canary, selector {body['spec']['selector']}"),),
+        perform=lambda: kube_apps.create(settings, "deployments", body, ns),
+        rollback=f"delete {ref('deployment', ns, canary)}",
+    )
+    plans = [create]
+    before = (0, n)
+    for s in split:
+        plans.append(step_plan(target, settings, ns, stable, canary, s, before, ready_timeout_s))
+        before = (s.canary, s.stable)
+    plans.append(promote_plan(target, settings, ns, stable, container, obj, image, n,
+                              before[1]))
+    plans.append(cleanup_plan(target, settings, ns, canary, before[0]))
+    return plans
+
+
+def step_plan(target: Target, settings: Any, ns: str, stable: str, canary: str,
+              s: TrafficStep, before: tuple[int, int], ready_timeout_s: float) -> Plan:
+    """Scale the canary up (and wait until Ready), then stable down, for one traffic step."""
+    def perform() -> None:
+        kube_apps.scale(settings, canary, s.canary, ns)
+        wait_settled(settings, canary, ns, timeout_s=ready_timeout_s)
+        kube_apps.scale(settings, stable, s.stable, ns)
+        wait_settled(settings, stable, ns, timeout_s=ready_timeout_s)
+
+    return Plan(
+        action=f"canary {s.label}: {s.canary} canary / {s.stable} stable replicas "
+               f"(effective {s.effective:g} % of traffic)",
+        target=target,
+        changes=_scale_changes(ns, canary, stable, before, (s.canary, s.stable)),
+        perform=perform,
+        rollback="abort: stable back to its replicas, canary deleted",
+    )
+
+
+def promote_plan(target: Target, settings: Any, ns: str, stable: str, container: str,
+                 obj: Obj, image: str, n: int, stable_now: int) -> Plan:
+    """Stable takes the new image and its replicas back (a rolling update)."""
+    old = str(pick_container(obj, container).get("image"))
+    resource = ref("deployment", ns, stable)
+    changes = [Change(resource, f"spec.template.spec.containers[{container}].image", old, image)]
+    if stable_now != n:
+        changes.append(Change(resource, "spec.replicas", stable_now, n))
+    body = {"spec": {"replicas": n, "template": {"spec": {"containers": [
+        {"name": container, "image": image}]}}},
+        "metadata": {"annotations": {"kubernetes.io/change-cause":
+                                     f"noa canary promoted: {container}={image}"}}}
+    return Plan(
+        action=f"promote: {resource} to {image} with {n} replicas",
+        target=target,
+        changes=tuple(changes),
+        perform=lambda: kube_apps.patch(settings, "deployments", stable, body, ns),
+        rollback=f"rollback runbook (what=deployment) undoes {resource} to {old}",
+    )
+
+
+def cleanup_plan(target: Target, settings: Any, ns: str, canary: str, canary_now: int) -> Plan:
+    resource = ref("deployment", ns, canary)
+    return Plan(
+        action=f"remove the canary {resource}",
+        target=target,
+        changes=(Change(resource, "(object)", f"{canary_now} replicas", None),),
+        perform=lambda: kube_apps.delete(settings, "deployments", canary, ns, missing_ok=True),
+        rollback="none needed: stable carries all traffic",
+    )
+
+
+def abort_plan(target: Target, settings: Any, ns: str, stable: str, canary: str, n: int,
+               now: tuple[int, int], ready_timeout_s: float) -> Plan:
+    """All traffic back to stable: stable to ``n`` replicas (Ready), then the canary deleted."""
+    changes = []
+    if now[1] != n:
+        changes.append(Change(ref("deployment", ns, stable), "spec.replicas", now[1], n))
+    changes.append(Change(ref("deployment", ns, canary), "(object)", f"{now[0]} replicas", None))
+
+    def perform() -> None:
+        kube_apps.scale(settings, stable, n, ns)
+        try:
+            wait_settled(settings, stable, ns, timeout_s=ready_timeout_s)
+        finally:
+            kube_apps.delete(settings, "deployments", canary, ns, missing_ok=True)
+
+    return Plan(action=f"abort the canary: all traffic back to {ref('deployment', ns, stable)}",
+                target=target, changes=tuple(changes), perform=perform,
+                rollback="re-run the canary once the cause is fixed")
+
+
+__all__ = [
+    "CANARY_OF",
+    "TRACK",
+    "abort_plan",
+    "canary_name",
+    "canary_object",
+    "cleanup_plan",
+    "promote_plan",
+    "sequence_plans",
+    "step_plan",
+]
