@@ -42,7 +42,6 @@ from noa_lib.ops.deploy.analysis import (
 )
 from noa_lib.ops.deploy.bluegreen_slots import (
     DECOMMISSION_AFTER,
-    TRACK,
     Slots,
     current_slots,
     decommission_plan,
@@ -52,7 +51,7 @@ from noa_lib.ops.deploy.bluegreen_slots import (
 from noa_lib.ops.deploy.rollout import kube, namespace_of, rollout_status
 from noa_lib.ops.deploy.smoke import smoke_test
 from noa_lib.ops.deploy.waits import wait_settled
-from noa_lib.ops.deploy.workload import Obj, meta, pick_container, ref, replicas
+from noa_lib.ops.deploy.workload import TRACK, Obj, meta, pick_container, ref, replicas
 from noa_lib.ops.findings import Finding, Status
 from noa_lib.ops.names import validate_name
 from noa_lib.ops.safety import Applied, Change, Plan, apply_plan, check_confirmation

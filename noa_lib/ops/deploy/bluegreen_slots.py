@@ -9,7 +9,6 @@ before that unless forced, or while the Service still selects it.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,11 +18,10 @@ from noa_lib.config import Target
 from noa_lib.errors import PreconditionFailed
 from noa_lib.ops.deploy import params
 from noa_lib.ops.deploy.rollout import kube, namespace_of
-from noa_lib.ops.deploy.workload import Obj, meta, ref, replicas, template
+from noa_lib.ops.deploy.workload import TRACK, Obj, meta, ref, replicas, template, track_copy
 from noa_lib.ops.names import validate_name
 from noa_lib.ops.safety import Change, Plan
 
-TRACK = "track"
 GREEN_TRACK = "green"
 DECOMMISSION_AFTER = "noa.io/decommission-after"
 BLUE_GREEN_OF = "noa.io/blue-green-of"
@@ -75,21 +73,9 @@ def choose_slots(name: str, selector: dict[str, str], base: Obj | None,
 def green_object(blue: Obj, name: str, track: str, image: str, container: str) -> Obj:
     """A new slot Deployment: blue's spec with ``image`` and ``track`` in labels and selector."""
     m = meta(blue)
-    spec = copy.deepcopy(blue.get("spec") or {})
-    selector = dict((spec.get("selector") or {}).get("matchLabels") or {})
-    selector[TRACK] = track
-    spec["selector"] = {"matchLabels": selector}
-    tpl_meta = spec.setdefault("template", {}).setdefault("metadata", {})
-    tpl_meta["labels"] = {**(tpl_meta.get("labels") or {}), **selector}
-    for c in spec["template"].get("spec", {}).get("containers") or []:
-        if c.get("name") == container:
-            c["image"] = image
-    labels = {**(m.get("labels") or {}), TRACK: track}
-    base = str(m.get("annotations", {}).get(BLUE_GREEN_OF) or m.get("name"))
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": m.get("namespace"), "labels": labels,
-                         "annotations": {BLUE_GREEN_OF: base.removesuffix("-green")}},
-            "spec": spec}
+    base = str((m.get("annotations") or {}).get(BLUE_GREEN_OF) or m.get("name"))
+    return track_copy(blue, name=name, track=track, image=image, container=container,
+                      annotations={BLUE_GREEN_OF: base.removesuffix("-green")})
 
 
 def current_slots(target: Target, deployment: str, ns: str, service: str
@@ -151,7 +137,6 @@ __all__ = [
     "BLUE_GREEN_OF",
     "DECOMMISSION_AFTER",
     "GREEN_TRACK",
-    "TRACK",
     "Slots",
     "choose_slots",
     "current_slots",

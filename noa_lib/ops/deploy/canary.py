@@ -34,10 +34,11 @@ from noa_lib.ops.deploy.analysis import (
     run_analysis,
     skipped_analysis,
 )
-from noa_lib.ops.deploy.canary_plans import TRACK, abort_plan, canary_name, sequence_plans
+from noa_lib.ops.deploy.canary_plans import abort_plan, canary_name, sequence_plans
 from noa_lib.ops.deploy.rollout import kube, namespace_of, watch_rollout
 from noa_lib.ops.deploy.traffic import TrafficStep, traffic_steps
 from noa_lib.ops.deploy.workload import (
+    TRACK,
     Obj,
     meta,
     pick_container,

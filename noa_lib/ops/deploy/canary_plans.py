@@ -9,17 +9,15 @@ waits until it is Ready before scaling stable down, so capacity never dips.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from noa_lib.clients import kube_apps
 from noa_lib.config import Target
 from noa_lib.ops.deploy.traffic import TrafficStep
 from noa_lib.ops.deploy.waits import wait_settled
-from noa_lib.ops.deploy.workload import Obj, meta, pick_container, ref
+from noa_lib.ops.deploy.workload import Obj, meta, pick_container, ref, track_copy
 from noa_lib.ops.safety import Change, Plan
 
-TRACK = "track"
 CANARY_OF = "noa.io/canary-of"
 
 
@@ -30,27 +28,8 @@ def canary_name(stable: str) -> str:
 
 def canary_object(stable: Obj, name: str, image: str, container: str) -> Obj:
     """The canary Deployment: stable's spec, the new image, ``track: canary``, 0 replicas."""
-    m = meta(stable)
-    labels = dict(m.get("labels") or {})
-    labels[TRACK] = "canary"
-    spec = copy.deepcopy(stable.get("spec") or {})
-    spec["replicas"] = 0
-    selector = dict((spec.get("selector") or {}).get("matchLabels") or {})
-    selector[TRACK] = "canary"
-    spec["selector"] = {"matchLabels": selector}
-    tpl = spec.setdefault("template", {})
-    tpl_meta = tpl.setdefault("metadata", {})
-    tpl_meta["labels"] = {**(tpl_meta.get("labels") or {}), **selector}
-    for c in tpl.get("spec", {}).get("containers") or []:
-        if c.get("name") == container:
-            c["image"] = image
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": m.get("namespace"), "labels": labels,
-                     "annotations": {CANARY_OF: str(m.get("name"))}},
-        "spec": spec,
-    }
+    return track_copy(stable, name=name, track="canary", image=image, container=container,
+                      annotations={CANARY_OF: str(meta(stable).get("name"))}, replicas=0)
 
 
 def _scale_changes(ns: str, canary: str, stable: str, before: tuple[int, int],
@@ -160,7 +139,6 @@ def abort_plan(target: Target, settings: Any, ns: str, stable: str, canary: str,
 
 __all__ = [
     "CANARY_OF",
-    "TRACK",
     "abort_plan",
     "canary_name",
     "canary_object",

@@ -91,6 +91,37 @@ def clean_template(tpl: Mapping[str, Any]) -> Obj:
     return out
 
 
+TRACK = "track"
+"""The pod label that tells a Deployment's pods from its canary's or its other slot's."""
+
+
+def track_copy(source: Mapping[str, Any], *, name: str, track: str, image: str, container: str,
+               annotations: Mapping[str, str], replicas: int | None = None) -> Obj:
+    """A new Deployment ``name`` beside ``source``: its spec with ``image`` in ``container``
+    and ``track`` in its labels, selector and pod labels (so its pods are told apart from the
+    source's), ``annotations`` on it, and ``replicas`` when given (else the source's)."""
+    m = meta(source)
+    spec = copy.deepcopy(source.get("spec") or {})
+    if replicas is not None:
+        spec["replicas"] = replicas
+    selector = {**((spec.get("selector") or {}).get("matchLabels") or {}), TRACK: track}
+    spec["selector"] = {"matchLabels": selector}
+    tpl = spec.setdefault("template", {})
+    tpl_meta = tpl.setdefault("metadata", {})
+    tpl_meta["labels"] = {**(tpl_meta.get("labels") or {}), **selector}
+    for c in (tpl.get("spec") or {}).get("containers") or []:
+        if c.get("name") == container:
+            c["image"] = image
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": m.get("namespace"),
+                     "labels": {**(m.get("labels") or {}), TRACK: track},
+                     "annotations": dict(annotations)},
+        "spec": spec,
+    }
+
+
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     """Dotted paths -> leaf values; lists of named dicts are keyed ``[name]``, others ``[i]``."""
     out: dict[str, Any] = {}
@@ -123,6 +154,7 @@ def field_changes(resource: str, before: Any, after: Any, prefix: str = "") -> l
 __all__ = [
     "HASH_LABEL",
     "REVISION",
+    "TRACK",
     "clean_template",
     "containers",
     "field_changes",
@@ -134,5 +166,6 @@ __all__ = [
     "replicas",
     "revision",
     "template",
+    "track_copy",
     "version_of",
 ]
