@@ -12,8 +12,8 @@ The default metrics use the PromQL catalogue's own ``error_rate`` and ``latency_
 (:mod:`noa_lib.ops.promql`), restricted to ``service`` and ``version`` and unscaled (error rate as
 a ratio, latency in seconds); each round also counts the canary's requests with the catalogue's
 ``request_count`` (the sample size, shown beside every value and judged by ``min_requests``).
-:func:`skipped_analysis` is the ``skip_analysis`` emergency mode: no
-query runs, the phase is ``Skipped`` and the finding says loudly that nothing was verified.
+:func:`skipped_analysis` is the ``skip_analysis`` emergency mode: no query runs, the phase is
+``Skipped`` and the finding says loudly that nothing was verified.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from noa_lib.ops.deploy.analysis_rules import (
     Metric,
     Phase,
     decided_bad,
+    fill,
     judge,
     metric_phase,
     run_phase,
@@ -276,8 +277,7 @@ def _requests(prom: prom_client.PrometheusConnect, service: str, version: str,
               window: str) -> float | None:
     """Requests ``version`` answered in ``window`` (``None`` when unknown: no series, or the
     query failed — the metric queries then report that themselves)."""
-    query = (_SAMPLE_QUERY.replace("{service}", service).replace("{version}", version)
-             .replace("{window}", window))
+    query = fill(_SAMPLE_QUERY, service=service, version=version, window=window)
     try:
         return _instant(prom, query, datetime.now(UTC))
     except ClientError:

@@ -139,10 +139,16 @@ class Metric:
 
     def render(self, *, service: str, version: str, window: str) -> str:
         """The PromQL for one service/version/window (values must already be validated)."""
-        text = self.query
-        for placeholder, value in zip(_PLACEHOLDERS, (service, version, window), strict=True):
-            text = text.replace(placeholder, value)
-        return text
+        return fill(self.query, service=service, version=version, window=window)
+
+
+def fill(template: str, *, service: str, version: str, window: str) -> str:
+    """A query template with ``{service}``, ``{version}`` and ``{window}`` replaced (other
+    braces are PromQL's own and stay as they are)."""
+    text = template
+    for placeholder, value in zip(_PLACEHOLDERS, (service, version, window), strict=True):
+        text = text.replace(placeholder, value)
+    return text
 
 
 @dataclass(frozen=True)
@@ -309,6 +315,7 @@ __all__ = [
     "Metric",
     "Phase",
     "decided_bad",
+    "fill",
     "judge",
     "metric_phase",
     "parse_condition",

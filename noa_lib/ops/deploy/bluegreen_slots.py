@@ -32,7 +32,6 @@ def green_slot(name: str) -> str:
     return f"{name}-green"
 
 
-
 def slot_track(obj: Obj) -> str:
     return str((meta(template(obj)).get("labels") or {}).get(TRACK) or "")
 
@@ -79,7 +78,7 @@ def green_object(blue: Obj, name: str, track: str, image: str, container: str) -
 
 
 def current_slots(target: Target, deployment: str, ns: str, service: str
-                   ) -> tuple[Obj | None, Obj | None, str, dict[str, Any], Slots]:
+                  ) -> tuple[Obj | None, Obj | None, str, dict[str, Any], Slots]:
     """Both slots' Deployments (``None`` when absent), the Service's name and selector, and
     which slot is blue (serving) and which green (idle), as they are now."""
     settings = kube(target)
