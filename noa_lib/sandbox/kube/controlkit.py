@@ -15,6 +15,7 @@ from typing import Any
 from noa_lib.sandbox.kube.errors import ApiError
 from noa_lib.sandbox.kube.hooks import Obj
 from noa_lib.sandbox.kube.kubelet import parse_rfc3339
+from noa_lib.sandbox.kube.objects import pod_ready, ready_condition
 from noa_lib.sandbox.kube.store import Store
 
 log = logging.getLogger("noa.kube.controller")
@@ -42,21 +43,11 @@ def owner_ref(owner: Obj) -> Obj:
 
 def pod_available(pod: Obj, min_ready_s: int, now: float) -> bool:
     """Ready for at least ``min_ready_s`` seconds (``IsPodAvailable``)."""
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready" and cond.get("status") == "True":
-            if min_ready_s <= 0:
-                return True
-            since = parse_rfc3339(cond.get("lastTransitionTime"))
-            return since is not None and since + min_ready_s <= now
-    return False
-
-
-def pod_ready(pod: Obj) -> bool:
-    """The pod's ``Ready`` condition is ``True``."""
-    return any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in (pod.get("status") or {}).get("conditions") or []
-    )
+    cond = ready_condition(pod)
+    if cond is None or min_ready_s <= 0:
+        return cond is not None
+    since = parse_rfc3339(cond.get("lastTransitionTime"))
+    return since is not None and since + min_ready_s <= now
 
 
 def omit_zero(status: dict[str, Any]) -> dict[str, Any]:

@@ -40,18 +40,11 @@ from collections.abc import Callable
 from typing import Any
 
 from noa_lib.sandbox.kube.autoscalers import sync_hpa
-from noa_lib.sandbox.kube.controlkit import emit, owner_uid, pod_available
-from noa_lib.sandbox.kube.deployments import (
-    DESIRED,
-    MAX_REPLICAS,
-    REVISION,
-    REVISION_HISTORY,
-    revision_of,
-    sync_deployment,
-)
+from noa_lib.sandbox.kube.controlkit import emit, owner_uid
+from noa_lib.sandbox.kube.deployments import sync_deployment
 from noa_lib.sandbox.kube.errors import ApiError
 from noa_lib.sandbox.kube.hooks import Obj
-from noa_lib.sandbox.kube.jobs import FAIL_ANNOTATION, job_fails, sync_job
+from noa_lib.sandbox.kube.jobs import job_fails, sync_job
 from noa_lib.sandbox.kube.kubelet import Kubelet, parse_rfc3339
 from noa_lib.sandbox.kube.replicasets import sync_replicaset
 from noa_lib.sandbox.kube.store import Store
@@ -201,16 +194,4 @@ class Controller:
         self.world.publish_pods(serving_pods(pods, services))
 
 
-__all__ = [
-    "DESIRED",
-    "EVENT_TTL_S",
-    "FAIL_ANNOTATION",
-    "MAX_REPLICAS",
-    "REVISION",
-    "REVISION_HISTORY",
-    "TICK_S",
-    "Controller",
-    "owner_uid",
-    "pod_available",
-    "revision_of",
-]
+__all__ = ["EVENT_TTL_S", "TICK_S", "Controller"]

@@ -4,7 +4,8 @@ Objects are plain JSON-shaped dicts (:data:`Obj`). :func:`clone` deep-copies the
 hands out and keeps only copies), :func:`now_rfc3339` is the API server's timestamp format,
 :func:`key` is where an object lives in the store (cluster-scoped objects have namespace ``""``),
 :func:`meta_of` is an object's ``metadata`` (created when missing, 400 when not an object), and
-:func:`scale_of` is the ``autoscaling/v1`` Scale view of a deployment or replicaset.
+:func:`scale_of` is the ``autoscaling/v1`` Scale view of a deployment or replicaset, and
+:func:`ready_condition` / :func:`pod_ready` read a pod's ``Ready`` condition.
 """
 
 from __future__ import annotations
@@ -76,4 +77,18 @@ def scale_of(rt: ResourceType, obj: Obj) -> Obj:
     }
 
 
-__all__ = ["Obj", "ObjList", "clone", "key", "meta_of", "now_rfc3339", "scale_of"]
+def ready_condition(pod: Obj) -> Obj | None:
+    """The pod's ``Ready`` condition when its status is ``True``, else ``None``."""
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready" and cond.get("status") == "True":
+            return cast(Obj, cond)
+    return None
+
+
+def pod_ready(pod: Obj) -> bool:
+    """The pod's ``Ready`` condition is ``True``."""
+    return ready_condition(pod) is not None
+
+
+__all__ = ["Obj", "ObjList", "clone", "key", "meta_of", "now_rfc3339", "pod_ready",
+           "ready_condition", "scale_of"]

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from noa_lib.sandbox.kube.errors import ApiError, bad_request, not_found
 from noa_lib.sandbox.kube.hooks import Hooks, LogQuery, ProxyRequest
 from noa_lib.sandbox.kube.messages import Request, Response, json_response
+from noa_lib.sandbox.kube.objects import pod_ready
 from noa_lib.sandbox.kube.routes import Route
 from noa_lib.sandbox.kube.selectors import matches_map
 from noa_lib.sandbox.kube.store import Store
@@ -105,7 +106,7 @@ def proxy(server: KubeApi, request: Request, target: Route) -> Response:
         pods = tuple(
             p for p in candidates
             if matches_map((p.get("metadata") or {}).get("labels"), selector)
-            and _ready(p) and not p["metadata"].get("deletionTimestamp")
+            and pod_ready(p) and not p["metadata"].get("deletionTimestamp")
         )
         if not pods:
             raise ApiError(503, "ServiceUnavailable",
@@ -160,11 +161,6 @@ def registry(server: KubeApi, request: Request, target: Route) -> Response:
     }
     body = json.dumps(manifest, separators=(",", ":")).encode()
     return Response(200, body, OCI_MANIFEST, {**headers, "Docker-Content-Digest": digest})
-
-
-def _ready(pod: Obj) -> bool:
-    conditions = (pod.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 __all__ = ["OCI_MANIFEST", "pod_log", "proxy", "registry"]

@@ -26,6 +26,7 @@ from typing import Any
 
 from noa_lib.sandbox.kube import registry
 from noa_lib.sandbox.kube.hooks import Obj
+from noa_lib.sandbox.kube.objects import pod_ready
 from noa_lib.sandbox.kube.selectors import matches_map
 from noa_lib.sandbox.simulator import catalog
 from noa_lib.sandbox.simulator.catalog import Pod
@@ -42,10 +43,7 @@ def is_ready(pod: Obj) -> bool:
     status = pod.get("status") or {}
     if status.get("phase") != "Running" or pod["metadata"].get("deletionTimestamp"):
         return False
-    return any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in status.get("conditions") or []
-    )
+    return pod_ready(pod)
 
 
 def component(pod: Obj) -> str | None:
