@@ -43,7 +43,7 @@ test-fast: bootstrap
 	$(PY) -m pytest tests/unit
 
 lint: bootstrap
-	$(VENV)/bin/ruff check noa_lib tests bench
+	$(VENV)/bin/ruff check noa_lib sandbox tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

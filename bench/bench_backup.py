@@ -58,7 +58,7 @@ class Bench:
 
 @contextlib.contextmanager
 def bench_sandbox(project: bool) -> Iterator[Bench]:
-    from noa_lib import sandbox
+    import noa_sandbox as sandbox
     from noa_lib.config import load_config
 
     run_id = uuid.uuid4().hex[:6]

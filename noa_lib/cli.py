@@ -1,4 +1,10 @@
-"""The ``noa`` command: a thin layer over the runner, the records index and the sandbox."""
+"""The ``noa`` command: a thin layer over the runner, the records index and the alert receiver.
+
+Other distributions add commands through the ``noa.commands`` entry-point group: each entry is a
+function taking the subparsers object, which adds its parser and sets ``handler`` (a function
+of the parsed arguments returning the exit code). ``noa-sandbox`` adds ``noa sandbox`` that way;
+without it, ``noa sandbox`` says in one line how to install it.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +29,8 @@ whatever its outcome. Secrets are never parameters: they come from the target's 
 """
 
 
-def _say(message: str) -> None:
+def say(message: str) -> None:
+    """Tell the user ``message`` on stderr, prefixed ``noa:`` (for plugins too)."""
     print(f"noa: {message}", file=sys.stderr, flush=True)
 
 
@@ -103,64 +110,60 @@ def _parser() -> argparse.ArgumentParser:
                    help="seconds one cell may run (default 600)")
     p.add_argument("--reports-dir", type=Path, help="records root (default from noa.toml)")
 
-    sandbox = sub.add_parser("sandbox", help="the local stand-in for NOA production")
-    ssub = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="COMMAND")
-    p = ssub.add_parser("up", help="start PostgreSQL, S3, Prometheus and the simulated NOA "
-                        "Server on loopback (safe to repeat)")
-    p.add_argument("--with-alertmanager", action=argparse.BooleanOptionalAction, default=None,
-                   help="also run Alertmanager (remembered; --no-with-alertmanager stops it)")
-    p.add_argument("--alert-webhook", metavar="URL",
-                   help="where Alertmanager sends alerts (default http://127.0.0.1:9095/alerts, "
-                   "`noa alerts serve`)")
-    ssub.add_parser("down", help="stop everything the sandbox started")
-    p = ssub.add_parser("scenario", help="put the simulated NOA Server into a situation "
-                        "(error-spike, slow-db, …; normal ends it)")
-    p.add_argument("name", nargs="?", help="scenario name (see --list)")
-    p.add_argument("--list", action="store_true", help="list the scenarios and what they show")
-    p = ssub.add_parser("release", help="mark a NOA Server release of the sandbox registry bad, "
-                        "crashing, … (only the pods running it are affected), or publish one")
-    p.add_argument("version", nargs="?", help="release tag, e.g. 2.15.0 (see --list)")
-    p.add_argument("--list", action="store_true", help="list the published releases")
-    p.add_argument("--bad", action="store_true", help="its pods answer 5xx and slowly")
-    p.add_argument("--error-rate", type=float, default=0.25,
-                   help="with --bad: share of 5xx responses (default 0.25)")
-    p.add_argument("--extra-latency", type=float, default=0.8,
-                   help="with --bad: seconds added to database-bound requests (default 0.8)")
-    p.add_argument("--crash", action="store_true", help="its pods crash-loop (never Ready)")
-    p.add_argument("--migration-fails", action="store_true",
-                   help="its database migration Job fails")
-    p.add_argument("--good", action="store_true", help="clear every fault of the release")
-    p.add_argument("--publish", action="store_true",
-                   help="publish the tag in the sandbox registry first (a new release)")
-    p = ssub.add_parser("status", help="what is running and where")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_plugins(sub)
     return parser
+
+
+PLUGIN_GROUP = "noa.commands"
+SANDBOX_HINT = (
+    "the sandbox is not installed: from a clone of noa-runbooks run `make bootstrap` "
+    "(or `pip install ./sandbox`)"
+)
+
+
+def _add_plugins(sub: Any) -> None:
+    """The commands other installed distributions add (entry points ``noa.commands``)."""
+    from importlib.metadata import entry_points
+
+    names = set()
+    for entry in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        entry.load()(sub)
+        names.add(entry.name)
+    if "sandbox" not in names:
+        p = sub.add_parser("sandbox", help="the local stand-in for NOA production (not installed)",
+                           add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(handler=_sandbox_missing)
+
+
+def _sandbox_missing(args: argparse.Namespace) -> int:
+    say(SANDBOX_HINT)
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``noa`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
     try:
-        handler = {
+        handler = getattr(args, "handler", None) or {
             "list": _cmd_list,
             "show": _cmd_show,
             "run": _cmd_run,
             "reports": _cmd_reports,
-            "sandbox": _cmd_sandbox,
             "alerts": _cmd_alerts,
         }[args.command]
-        return handler(args)
+        return int(handler(args))
     except (ParameterError, ConfigError) as exc:
-        _say(f"error: {exc}")
+        say(f"error: {exc}")
         return 2
     except ClientError as exc:
-        _say(f"error: {exc}")
+        say(f"error: {exc}")
         return 3
     except NoaError as exc:
-        _say(f"error: {exc}")
+        say(f"error: {exc}")
         return 1
     except KeyboardInterrupt:
-        _say("interrupted")
+        say("interrupted")
         return 130
 
 
@@ -175,7 +178,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    _table(rows, ["runbook", "risk", "title", "purpose"], widths={"purpose": 70})
+    table(rows, ["runbook", "risk", "title", "purpose"], widths={"purpose": 70})
     return 0
 
 
@@ -202,7 +205,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     if book.purpose:
         print(book.purpose)
     print()
-    _table(params, ["name", "type", "default", "help"])
+    table(params, ["name", "type", "default", "help"])
     return 0
 
 
@@ -225,7 +228,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         fail_on=args.fail_on,
         progress_bar=sys.stderr.isatty(),
     )
-    result = run(request, progress=_say)
+    result = run(request, progress=say)
     if result.record is not None:
         print(result.record)
     if result.html is not None:
@@ -265,7 +268,7 @@ def _cmd_reports(args: argparse.Namespace) -> int:
     index = RecordIndex(_reports_root(args))
     if args.reports_command == "reindex":
         count = index.rebuild()
-        _say(f"indexed {count} records")
+        say(f"indexed {count} records")
         return 0
     if args.reports_command == "show":
         meta = index.get(args.run_id)
@@ -295,9 +298,9 @@ def _cmd_reports(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     elif rows:
-        _table(rows, ["run_id", "started", "runbook", "target", "status", "outcome", "duration"])
+        table(rows, ["run_id", "started", "runbook", "target", "status", "outcome", "duration"])
     else:
-        _say("no records match")
+        say("no records match")
     return 0
 
 
@@ -359,98 +362,20 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s noa-alerts %(message)s")
     server = serve(ServerSettings(args.host, args.port, secret, dispatch=dispatch))
     auth = "bearer token required" if secret else "no authentication"
-    _say(f"receiving Alertmanager webhooks on {server.url}/alerts ({auth}); "
+    say(f"receiving Alertmanager webhooks on {server.url}/alerts ({auth}); "
          f"health on {server.url}/healthz; Ctrl-C stops")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        _say("stopping; waiting up to 60 s for running runbooks")
+        say("stopping; waiting up to 60 s for running runbooks")
     finally:
         server.stop(timeout=60.0)
     return 0
 
 
-def _cmd_sandbox(args: argparse.Namespace) -> int:
-    from noa_lib import sandbox
-
-    if args.sandbox_command == "scenario":
-        return _cmd_scenario(args)
-    if args.sandbox_command == "release":
-        return _cmd_release(args)
-    if args.sandbox_command == "up":
-        state = sandbox.up(progress=_say, with_alertmanager=args.with_alertmanager,
-                           alert_webhook=args.alert_webhook)
-    elif args.sandbox_command == "down":
-        state = sandbox.down(progress=_say)
-    else:
-        state = sandbox.status()
-    if getattr(args, "json", False):
-        print(json.dumps(state.to_dict(), indent=2))
-    else:
-        rows = [
-            {"service": s.name, "state": s.state, "pid": s.pid or "-",
-             "endpoint": s.endpoint or "-", "detail": s.detail.splitlines()[0] if s.detail else ""}
-            for s in state.services
-        ]
-        _table(rows, ["service", "state", "pid", "endpoint", "detail"], widths={"detail": 60})
-        print(f"state: {state.state_dir}")
-    if args.sandbox_command == "down":
-        return 0
-    return 0 if state.healthy else 3
-
-
-def _cmd_scenario(args: argparse.Namespace) -> int:
-    from noa_lib.sandbox import scenarios
-
-    if args.list or not args.name:
-        current = scenarios.current()
-        rows = [{"scenario": s.name + (" *" if current and current.scenario == s.name else ""),
-                 "simulates": s.summary, "shows": s.shows} for s in scenarios.available()]
-        _table(rows, ["scenario", "simulates", "shows"])
-        if not args.list:
-            _say("give a scenario name to switch to it (* marks the current one)")
-        return 0
-    spec = scenarios.set_scenario(None, args.name)
-    _say(f"scenario {spec.scenario} since {spec.to_json()['since_utc']}; Prometheus shows it "
-         "within ~15 s (`noa sandbox down` ends it)")
-    return 0
-
-
-def _cmd_release(args: argparse.Namespace) -> int:
-    from noa_lib.sandbox import releases
-
-    if args.list or not args.version:
-        rows = [{"release": r.version, "pods": r.pods,
-                 "errors": f"{r.error_rate:.0%}" if r.error_rate else "-",
-                 "extra latency": f"{r.extra_latency_s:g}s" if r.extra_latency_s else "-",
-                 "crash": "yes" if r.crash else "-",
-                 "migration": "fails" if r.migration_fails else "-",
-                 "migrations": ", ".join(r.migrations[-2:])}
-                for r in releases.list_releases()]
-        _table(rows, ["release", "pods", "errors", "extra latency", "crash", "migration",
-                      "migrations"])
-        if not args.list:
-            _say("give a release to mark it (--bad, --crash, --migration-fails, --good)")
-        return 0
-    release = releases.mark_release(
-        None, args.version, bad=args.bad, error_rate=args.error_rate,
-        extra_latency_s=args.extra_latency, crash=args.crash,
-        migration_fails=args.migration_fails, good=args.good, publish=args.publish,
-    )
-    state = "healthy" if release.healthy else ", ".join(
-        part for part, on in (
-            (f"{release.error_rate:.0%} errors", release.error_rate),
-            (f"+{release.extra_latency_s:g}s latency", release.extra_latency_s),
-            ("crash-looping", release.crash),
-            ("failing migrations", release.migration_fails),
-        ) if on
-    )
-    _say(f"release {release.version}: {state}; {release.pods} pod(s) run it now")
-    return 0
-
-
-def _table(rows: list[dict[str, Any]], columns: list[str], widths: dict[str, int] | None = None
-           ) -> None:
+def table(rows: list[dict[str, Any]], columns: list[str], widths: dict[str, int] | None = None
+          ) -> None:
+    """Print ``rows`` as aligned columns (a column in ``widths`` is cut to that many characters)."""
     limits = widths or {}
 
     def cell(row: dict[str, Any], col: str) -> str:

@@ -76,17 +76,18 @@ if ! command -v curl >/dev/null; then
     fi
 fi
 
-# 3. The virtualenv, reinstalled when pyproject.toml changes
+# 3. The virtualenv with the product (noa-runbooks, editable, with its dev tools) and the sandbox
+#    (noa-sandbox from sandbox/, a separate distribution), reinstalled when either pyproject changes
 STAMP="$VENV/.noa-installed"
-WANT="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+WANT="$(cat "$ROOT/pyproject.toml" "$ROOT/sandbox/pyproject.toml" | sha256sum | cut -d' ' -f1)"
 if [ ! -x "$VENV/bin/python" ]; then
     say "creating virtualenv $VENV"
     "$PYTHON" -m venv "$VENV"
 fi
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
-    say "installing noa-runbooks and its dependencies into $VENV (2-3 minutes the first time)…"
+    say "installing noa-runbooks and noa-sandbox with their dependencies into $VENV (2-3 minutes the first time)…"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check -U pip
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[dev]"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[dev]" -e "$ROOT/sandbox"
     echo "$WANT" > "$STAMP"
 else
     say "virtualenv up to date ($VENV)"

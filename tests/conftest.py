@@ -70,7 +70,7 @@ def fixture_runbooks(reports_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path
 @pytest.fixture(scope="session")
 def sandbox_state() -> Iterator[Path]:
     """The project's sandbox, started if needed (idempotent), left running for later use."""
-    from noa_lib import sandbox
+    import noa_sandbox as sandbox
 
     with sandbox_history():
         state = sandbox.up(progress=lambda line: print(f"[sandbox] {line}"))

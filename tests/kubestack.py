@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from noa_lib.sandbox.kube import cluster as kube_cluster
-from noa_lib.sandbox.kube.auth import Principal
-from noa_lib.sandbox.kube.cluster import Cluster
-from noa_lib.sandbox.kube.server import KubeApiServer, make_server
-from noa_lib.sandbox.kube.store import Store
-from noa_lib.sandbox.layout import Layout
-from noa_lib.sandbox.simulator.spec import default_spec, write_spec
+from noa_sandbox.kube import cluster as kube_cluster
+from noa_sandbox.kube.auth import Principal
+from noa_sandbox.kube.cluster import Cluster
+from noa_sandbox.kube.server import KubeApiServer, make_server
+from noa_sandbox.kube.store import Store
+from noa_sandbox.layout import Layout
+from noa_sandbox.simulator.spec import default_spec, write_spec
 
 
 @dataclass

@@ -16,7 +16,7 @@ restored clusters, ``pg_ctl`` (argument lists, never shell strings). It
   (:func:`scan_wal`), and starts/stops a cluster on a loopback port (:func:`start_cluster`,
   :func:`stop_cluster`).
 
-The sandbox (``noa_lib.sandbox``) imports the binary/user helpers from here; this module never
+The sandbox (``noa_sandbox``) imports the binary/user helpers from here; this module never
 imports the sandbox.
 """
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from noa_lib import sandbox
+import noa_sandbox as sandbox
 from noa_lib.config import Target, load_config
 
 

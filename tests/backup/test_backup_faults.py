@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from noa_lib import sandbox
+import noa_sandbox as sandbox
 from noa_lib.config import Target, load_config
 from noa_lib.errors import NoaError, Unavailable
 from noa_lib.ops.backup.catalog import scan_dumps

@@ -26,8 +26,8 @@ from noa_lib.ops.backup import basebackup
 from noa_lib.ops.backup import wal as walcheck
 from noa_lib.ops.backup import wal_catalog as cat
 from noa_lib.ops.findings import Status
-from noa_lib.sandbox import walarchive
-from noa_lib.sandbox.layout import Layout
+from noa_sandbox import walarchive
+from noa_sandbox.layout import Layout
 
 from .conftest import PrivateSandbox
 

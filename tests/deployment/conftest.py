@@ -20,9 +20,9 @@ import pytest
 from kubestack import start_cluster, wait_until
 
 from noa_lib.config import KubernetesSettings, SecretRef, Target
-from noa_lib.sandbox.kube.auth import Principal
-from noa_lib.sandbox.kube.requestlog import read_requests
-from noa_lib.sandbox.kube.store import Store
+from noa_sandbox.kube.auth import Principal
+from noa_sandbox.kube.requestlog import read_requests
+from noa_sandbox.kube.store import Store
 
 ADMIN = "h3-admin-token-0123456789"
 VIEWER = "h3-viewer-token-0123456789"

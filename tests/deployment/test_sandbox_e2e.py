@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from kubestack import wait_until
 
-from noa_lib import sandbox
+import noa_sandbox as sandbox
 from noa_lib.clients import kube_apps
 from noa_lib.config import Target, load_config
 from noa_lib.records.runner import ExitCode, RunRequest, run
-from noa_lib.sandbox.layout import Layout
-from noa_lib.sandbox.releases import mark_release
-from noa_lib.sandbox.simulator.spec import read_spec
+from noa_sandbox.layout import Layout
+from noa_sandbox.releases import mark_release
+from noa_sandbox.simulator.spec import read_spec
 
 pytestmark = pytest.mark.integration
 FAST = {"interval_s": "2", "count": "2", "window": "20s", "warmup_s": "8", "dry_run": "false"}

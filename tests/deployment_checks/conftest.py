@@ -1,6 +1,6 @@
 """A private sandbox Kubernetes API (with its simulated cluster and registry) for these tests.
 
-Started as a subprocess (``python -m noa_lib.sandbox.kube``) on a free port with its own state
+Started as a subprocess (``python -m noa_sandbox.kube``) on a free port with its own state
 directory and world file, so tests can give the seeded release bad behaviour without touching the
 project sandbox. The request log proves which requests reached the API.
 """
@@ -53,7 +53,7 @@ def kube_stack() -> Iterator[KubeStack]:
     port = free_port()
     log = (root / "kube.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "noa_lib.sandbox.kube", "--port", str(port), "--state-dir",
+        [sys.executable, "-m", "noa_sandbox.kube", "--port", str(port), "--state-dir",
          str(state), "--world", str(world)], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     target = Target(

@@ -64,7 +64,7 @@ def target() -> Iterator[Target]:
     port = free_port()
     log = (root / "simulator.log").open("wb")
     simulator = subprocess.Popen(
-        [sys.executable, "-m", "noa_lib.sandbox.simulator", "--port", str(port),
+        [sys.executable, "-m", "noa_sandbox.simulator", "--port", str(port),
          "--state", str(world)], stdout=log, stderr=subprocess.STDOUT,
     )
     stack = PromStack(root / "prom", scrape_targets=[f"127.0.0.1:{port}"])

@@ -18,9 +18,9 @@ from noa_lib.ops.findings import Status, require_ok
 from noa_lib.ops.logs.investigate import investigate_logs
 from noa_lib.records.deploy_evidence import deploy_evidence
 from noa_lib.records.index import RecordIndex
-from noa_lib.sandbox.kube.requestlog import read_requests
 from noa_lib.show.deploy_checks import checklist_frame, verdict_banner
 from noa_lib.show.logs import log_timeline_chart, patterns_frame
+from noa_sandbox.kube.requestlog import read_requests
 
 pytestmark = pytest.mark.integration
 

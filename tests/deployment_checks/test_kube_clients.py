@@ -14,7 +14,7 @@ from deployment_checks.conftest import KubeStack
 from noa_lib.clients import kube_pods, registry
 from noa_lib.config import KubernetesSettings, RegistrySettings, SecretRef
 from noa_lib.errors import ClientError, NotFound, ParameterError, Unavailable
-from noa_lib.sandbox.kube.requestlog import read_requests
+from noa_sandbox.kube.requestlog import read_requests
 
 pytestmark = pytest.mark.integration
 

@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from noa_lib import sandbox
+import noa_sandbox as sandbox
 from noa_lib.ops.alert_rules import rules_yaml
 from noa_lib.records.alert_dispatch import DispatchSettings
 from noa_lib.records.alerts_server import AlertsServer, ServerSettings, serve
 from noa_lib.records.catalog import Catalog
-from noa_lib.sandbox import scenarios
+from noa_sandbox import scenarios
 
 pytestmark = pytest.mark.integration
 

@@ -30,11 +30,11 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from noa_lib import sandbox
+import noa_sandbox as sandbox
 from noa_lib.clients import pgserver
 from noa_lib.config import load_config
-from noa_lib.sandbox import processes, seaweed
-from noa_lib.sandbox.models import SandboxStatus
+from noa_sandbox import processes, seaweed
+from noa_sandbox.models import SandboxStatus
 
 pytestmark = pytest.mark.integration
 

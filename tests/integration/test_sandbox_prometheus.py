@@ -26,12 +26,12 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from noa_lib import sandbox
+import noa_sandbox as sandbox
 from noa_lib.errors import PreconditionFailed
-from noa_lib.sandbox import processes
-from noa_lib.sandbox.models import SandboxStatus
-from noa_lib.sandbox.simulator.families import FAMILIES
-from noa_lib.sandbox.simulator.scenarios import NAMES
+from noa_sandbox import processes
+from noa_sandbox.models import SandboxStatus
+from noa_sandbox.simulator.families import FAMILIES
+from noa_sandbox.simulator.scenarios import NAMES
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,8 @@ import pytest
 
 from noa_lib.clients import kube_apps
 from noa_lib.records.runner import ExitCode, RunRequest, run
-from noa_lib.sandbox.kube.requestlog import read_requests
-from noa_lib.sandbox.layout import Layout
+from noa_sandbox.kube.requestlog import read_requests
+from noa_sandbox.layout import Layout
 
 pytestmark = pytest.mark.integration
 

@@ -18,10 +18,10 @@ import pytest
 import urllib3
 from kubernetes import client
 
-from noa_lib.sandbox.kube.auth import Principal
-from noa_lib.sandbox.kube.hooks import Hooks, LogQuery, ProxyRequest, ProxyResponse
-from noa_lib.sandbox.kube.server import KubeApiServer, make_server
-from noa_lib.sandbox.kube.store import Store
+from noa_sandbox.kube.auth import Principal
+from noa_sandbox.kube.hooks import Hooks, LogQuery, ProxyRequest, ProxyResponse
+from noa_sandbox.kube.server import KubeApiServer, make_server
+from noa_sandbox.kube.store import Store
 
 ADMIN = "admin-token"
 VIEWER = "viewer-token"

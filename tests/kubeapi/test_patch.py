@@ -9,7 +9,7 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from noa_lib.sandbox.kube.requestlog import log_offset, read_requests
+from noa_sandbox.kube.requestlog import log_offset, read_requests
 
 from .conftest import NS, Kube, auth, deployment
 

@@ -17,7 +17,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from noa_lib.sandbox.kube.auth import Principal, load_tokens, parse_rules
+from noa_sandbox.kube.auth import Principal, load_tokens, parse_rules
 
 from .conftest import NS, Kube
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from noa_lib.sandbox.kube.errors import ApiError
-from noa_lib.sandbox.kube.patches import json_patch, merge_patch, strategic_merge_patch
-from noa_lib.sandbox.kube.selectors import (
+from noa_sandbox.kube.errors import ApiError
+from noa_sandbox.kube.patches import json_patch, merge_patch, strategic_merge_patch
+from noa_sandbox.kube.selectors import (
     matches_label_selector,
     matches_map,
     parse_field_selector,

@@ -17,7 +17,7 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from noa_lib.sandbox.kube.requestlog import log_offset, read_requests
+from noa_sandbox.kube.requestlog import log_offset, read_requests
 
 from .conftest import ADMIN, NS, VIEWER, Kube, auth, deployment
 
@@ -162,7 +162,7 @@ def test_module_runs_as_a_process(tmp_path: Path) -> None:
                                                               "role": "admin"}}))
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "noa_lib.sandbox.kube", "--port", str(port), "--state-dir",
+        [sys.executable, "-m", "noa_sandbox.kube", "--port", str(port), "--state-dir",
          str(tmp_path)],
         stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )

@@ -7,8 +7,8 @@ import threading
 import pytest
 from kubernetes import client, watch
 
-from noa_lib.sandbox.kube.errors import ApiError
-from noa_lib.sandbox.kube.store import Store
+from noa_sandbox.kube.errors import ApiError
+from noa_sandbox.kube.store import Store
 
 from .conftest import NS, Kube, deployment
 

@@ -69,7 +69,7 @@ def test_watch_with_selectors_reports_entering_and_leaving(
 
 
 def test_too_old_resource_version_is_410(kube: Kube, core: client.CoreV1Api) -> None:
-    from noa_lib.sandbox.kube.store import Store
+    from noa_sandbox.kube.store import Store
 
     small = Store(window=3)
     kube.server.store = small  # a store with a tiny retained window

@@ -1,9 +1,9 @@
 """The sandbox API server in-process with the simulated cluster attached, and client fixtures.
 
 ``cluster`` starts a fresh :class:`Store` under ``tmp_path`` served by :func:`make_server`,
-with :func:`noa_lib.sandbox.kube.cluster.attach` (seeded, controller running, pods Ready after
+with :func:`noa_sandbox.kube.cluster.attach` (seeded, controller running, pods Ready after
 :data:`READY_DELAY` s) and a world file at ``<tmp>/simulator/world.json`` (the sandbox layout, so
-:func:`noa_lib.sandbox.releases.mark_release` works on ``tmp_path``). Tests talk to it with the
+:func:`noa_sandbox.releases.mark_release` works on ``tmp_path``). Tests talk to it with the
 official ``kubernetes`` client over HTTP.
 """
 
@@ -20,11 +20,11 @@ import urllib3
 from kubernetes import client
 from kubestack import InProcessCluster, start_cluster, wait_until
 
-from noa_lib.sandbox.kube.auth import Principal
-from noa_lib.sandbox.kube.cluster import Cluster
-from noa_lib.sandbox.kube.store import Store
-from noa_lib.sandbox.layout import Layout
-from noa_lib.sandbox.simulator.spec import read_spec
+from noa_sandbox.kube.auth import Principal
+from noa_sandbox.kube.cluster import Cluster
+from noa_sandbox.kube.store import Store
+from noa_sandbox.layout import Layout
+from noa_sandbox.simulator.spec import read_spec
 
 ADMIN = "admin-token"
 NS = "noa"

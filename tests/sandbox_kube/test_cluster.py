@@ -9,9 +9,9 @@ from typing import Any
 
 from kubernetes import client
 
-from noa_lib.sandbox import releases
-from noa_lib.sandbox.kube import registry
-from noa_lib.sandbox.simulator.spec import update_spec
+from noa_sandbox import releases
+from noa_sandbox.kube import registry
+from noa_sandbox.simulator.spec import update_spec
 
 from .conftest import NS, Running, rolled_out, wait_until
 

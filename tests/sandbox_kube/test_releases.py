@@ -10,11 +10,11 @@ import pytest
 
 from noa_lib.cli import main
 from noa_lib.errors import ParameterError, PreconditionFailed
-from noa_lib.sandbox import releases
-from noa_lib.sandbox.kube import registry
-from noa_lib.sandbox.layout import Layout
-from noa_lib.sandbox.simulator.catalog import Pod
-from noa_lib.sandbox.simulator.spec import read_spec, update_spec
+from noa_sandbox import releases
+from noa_sandbox.kube import registry
+from noa_sandbox.layout import Layout
+from noa_sandbox.simulator.catalog import Pod
+from noa_sandbox.simulator.spec import read_spec, update_spec
 
 
 def test_default_releases_are_published_and_marking_changes_only_that_release(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from noa_lib.sandbox.kube import rollout
-from noa_lib.sandbox.kube.rollout import RSView, Strategy
+from noa_sandbox.kube import rollout
+from noa_sandbox.kube.rollout import RSView, Strategy
 
 
 def template(image: str = "registry.noa.example/noa-server:2.14.0") -> dict:

@@ -13,13 +13,13 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from noa_lib import sandbox
+import noa_sandbox as sandbox
 from noa_lib.clients import kubernetes as kube_client
 from noa_lib.config import load_config
-from noa_lib.sandbox import processes
-from noa_lib.sandbox.layout import Layout
-from noa_lib.sandbox.simulator.spec import read_spec
-from noa_lib.sandbox.state import load_state
+from noa_sandbox import processes
+from noa_sandbox.layout import Layout
+from noa_sandbox.simulator.spec import read_spec
+from noa_sandbox.state import load_state
 
 pytestmark = pytest.mark.integration
 

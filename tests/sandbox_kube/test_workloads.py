@@ -11,11 +11,11 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from noa_lib.sandbox import releases
-from noa_lib.sandbox.kube import podlogs, registry
-from noa_lib.sandbox.kube.hooks import LogQuery
-from noa_lib.sandbox.kube.kubelet import rfc3339
-from noa_lib.sandbox.simulator.spec import default_spec
+from noa_sandbox import releases
+from noa_sandbox.kube import podlogs, registry
+from noa_sandbox.kube.hooks import LogQuery
+from noa_sandbox.kube.kubelet import rfc3339
+from noa_sandbox.simulator.spec import default_spec
 
 from .conftest import NS, Running, http_call
 

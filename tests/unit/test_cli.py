@@ -40,3 +40,24 @@ def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["frobnicate"])
     assert exit_.value.code == 2
+
+
+def test_sandbox_commands_come_from_the_installed_sandbox_distribution(capsys):
+    assert main(["sandbox", "scenario", "--list"]) == 0
+    assert "error-spike" in capsys.readouterr().out
+
+
+def test_without_the_sandbox_installed_noa_sandbox_says_how_to_install_it(monkeypatch, capsys):
+    import importlib.metadata
+
+    real = importlib.metadata.entry_points
+
+    def without_sandbox(**select):
+        return [e for e in real(**select) if e.value.split(".")[0] != "noa_sandbox"]
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", without_sandbox)
+    assert main(["sandbox", "up", "--with-alertmanager"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["noa: the sandbox is not installed: from a clone of noa-runbooks run "
+                   "`make bootstrap` (or `pip install ./sandbox`)"]
+    assert main(["list", "--json"]) == 0  # every other command works without it

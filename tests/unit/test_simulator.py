@@ -15,15 +15,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from noa_lib.errors import ParameterError, PreconditionFailed
-from noa_lib.sandbox import history, processes, scenarios
-from noa_lib.sandbox.history_series import generate
-from noa_lib.sandbox.simulator import catalog, model
-from noa_lib.sandbox.simulator.exporter import SpecWatcher, WorldCollector
-from noa_lib.sandbox.simulator.families import FAMILIES
-from noa_lib.sandbox.simulator.scenarios import NAMES, SCENARIOS
-from noa_lib.sandbox.simulator.spec import WorldSpec, parse_spec, read_spec, write_spec
-from noa_lib.sandbox.simulator.world import World
-from noa_lib.sandbox.state import HistoryRecord
+from noa_sandbox import history, processes, scenarios
+from noa_sandbox.history_series import generate
+from noa_sandbox.simulator import catalog, model
+from noa_sandbox.simulator.exporter import SpecWatcher, WorldCollector
+from noa_sandbox.simulator.families import FAMILIES
+from noa_sandbox.simulator.scenarios import NAMES, SCENARIOS
+from noa_sandbox.simulator.spec import WorldSpec, parse_spec, read_spec, write_spec
+from noa_sandbox.simulator.world import World
+from noa_sandbox.state import HistoryRecord
 
 DAY = 86_400.0
 # A Wednesday, 14:00 UTC (the daily peak), and the same day at 03:00.

@@ -1,0 +1,284 @@
+"""The live world model: the pods, the versions they run, the scenario, and every series' value.
+
+:meth:`World.step` advances the world by ``dt`` seconds at wall time ``now`` (counters grow by
+rate × dt, gauges are set), following :mod:`.model` and the :class:`~.spec.WorldSpec`.
+:meth:`World.snapshot` hands the exporter a consistent copy. Scenario dynamics that unfold over
+time (a memory leak and its OOM kills, a disk filling, a queue growing) are functions of the time
+since the scenario started.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from dataclasses import dataclass, field
+
+from noa_sandbox.simulator import catalog, model
+from noa_sandbox.simulator.catalog import Pod
+from noa_sandbox.simulator.scenarios import SCENARIOS, Effects
+from noa_sandbox.simulator.spec import WorldSpec
+
+Labels = tuple[str, ...]
+
+OOM_CYCLE_S = 20.0
+"""A leaking pod is OOM-killed every this many seconds (the first kill ~8 s after the switch)."""
+_OOM_PHASE_S = 12.0
+DISK_FILL_PER_S = 0.006
+BACKLOG_START = 1100.0
+BACKLOG_PER_S = 45.0
+BACKLOG_MAX = 20_000.0
+
+
+def oom_kills(elapsed: float) -> int:
+    """OOM kills a leaking pod has had ``elapsed`` seconds after the ``oom`` scenario began (the
+    sandbox cluster restarts its pod on the same cycle)."""
+    return int((elapsed + _OOM_PHASE_S) // OOM_CYCLE_S)
+
+
+@dataclass
+class Histogram:
+    """Cumulative bucket counts (one per bound in ``LATENCY_BUCKETS``), count and sum."""
+
+    buckets: list[float] = field(default_factory=lambda: [0.0] * len(catalog.LATENCY_BUCKETS))
+    count: float = 0.0
+    total: float = 0.0
+
+    def add(self, n: float, shares: list[float], mean: float) -> None:
+        for i, share in enumerate(shares):
+            self.buckets[i] += n * share
+        self.count += n
+        self.total += n * mean
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every series' value at one moment: family name -> label values -> value/histogram."""
+
+    values: dict[str, dict[Labels, float]]
+    histograms: dict[str, dict[Labels, Histogram]]
+
+
+def _cdf(bound: float, median: float, sigma: float = catalog.LATENCY_SIGMA) -> float:
+    return 0.5 * (1.0 + math.erf((math.log(bound) - math.log(median)) / (sigma * math.sqrt(2))))
+
+
+class World:
+    """The simulated NOA Server at the current time. Thread-safe (one lock)."""
+
+    def __init__(self, spec: WorldSpec, *, seed: int | None = None) -> None:
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)  # noqa: S311 - simulation noise, not secrets
+        self.spec = spec
+        self._values: dict[str, dict[Labels, float]] = {}
+        self._hist: dict[str, dict[Labels, Histogram]] = {}
+        self._oom_kills_seen = 0
+
+    # ------------------------------------------------------------------ public API
+
+    def apply(self, spec: WorldSpec) -> None:
+        """Follow a new world file (scenario, pods, releases)."""
+        with self._lock:
+            if spec.scenario != self.spec.scenario or spec.since != self.spec.since:
+                self._oom_kills_seen = 0
+            self.spec = spec
+
+    def step(self, now: float, dt: float) -> None:
+        """Advance the world by ``dt`` seconds ending at unix time ``now``."""
+        with self._lock:
+            level = model.load(now, self.spec.epoch) * (1.0 + self._rng.gauss(0.0, 0.03))
+            self._forget_gone_pods()
+            for pod in self.spec.pods:
+                self._step_pod(pod, now, dt, max(level, 0.01))
+            self._step_shared(now, dt, max(level, 0.01))
+
+    def snapshot(self) -> Snapshot:
+        """A consistent copy of every series."""
+        with self._lock:
+            values = {name: dict(series) for name, series in self._values.items()}
+            hist = {
+                name: {
+                    labels: Histogram(list(h.buckets), h.count, h.total)
+                    for labels, h in series.items()
+                }
+                for name, series in self._hist.items()
+            }
+        return Snapshot(values, hist)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _replicas(self, service: str) -> int:
+        return max(1, sum(1 for p in self.spec.pods if p.service == service))
+
+    def _elapsed(self, now: float) -> float:
+        return max(0.0, now - self.spec.since)
+
+    def _jitter(self, n: float, spread: float = 0.06) -> float:
+        return max(0.0, n * (1.0 + self._rng.gauss(0.0, spread)))
+
+    def _add(self, family: str, labels: Labels, n: float) -> None:
+        series = self._values.setdefault(family, {})
+        series[labels] = series.get(labels, 0.0) + n
+
+    def _set(self, family: str, labels: Labels, value: float) -> None:
+        self._values.setdefault(family, {})[labels] = value
+
+    def _observe(
+        self, family: str, labels: Labels, n: float, shares: list[float], mean: float
+    ) -> None:
+        self._hist.setdefault(family, {}).setdefault(labels, Histogram()).add(n, shares, mean)
+
+    def _forget_gone_pods(self) -> None:
+        """Drop series of pods (or pod versions) that no longer run, as a real scrape would."""
+        live = {(p.name, p.version) for p in self.spec.pods}
+        names = {p.name for p in self.spec.pods}
+        hist = self._hist.get("noa_http_request_duration_seconds", {})
+        for labels in [k for k in hist if (k[3], k[2]) not in live]:
+            del hist[labels]
+        reqs = self._values.get("noa_http_requests_total", {})
+        for labels in [k for k in reqs if (k[5], k[4]) not in live]:
+            del reqs[labels]
+        for family, series in self._values.items():
+            if family == "noa_http_requests_total":
+                continue
+            pod_at = _POD_LABEL_INDEX.get(family)
+            if pod_at is not None:
+                for labels in [k for k in series if k[pod_at] not in names]:
+                    del series[labels]
+
+    # ------------------------------------------------------------------ per pod
+
+    def _step_pod(self, pod: Pod, now: float, dt: float, level: float) -> None:
+        effects = self.spec.effects_for(pod)
+        share = 1.0 / self._replicas(pod.service)
+        for endpoint in catalog.endpoints_of(pod.service):
+            n = self._jitter(model.endpoint_rps(endpoint, level) * share * dt)
+            for status, part in model.status_shares(endpoint, effects).items():
+                labels = (
+                    pod.service,
+                    endpoint.path,
+                    endpoint.method,
+                    status,
+                    pod.version,
+                    pod.name,
+                )
+                self._add("noa_http_requests_total", labels, n * part)
+            median = model.latency_median(endpoint, level, effects)
+            shares = [_cdf(b, median) for b in catalog.LATENCY_BUCKETS]
+            self._observe(
+                "noa_http_request_duration_seconds",
+                (pod.service, endpoint.path, pod.version, pod.name),
+                n,
+                shares,
+                model.lognormal_mean(median),
+            )
+        # Demand is shared by the replicas: more pods, less load on each.
+        defaults = sum(1 for p in catalog.DEFAULT_PODS if p.service == pod.service)
+        self._pod_resources(pod, now, level * defaults * share, effects)
+
+    def _pod_resources(self, pod: Pod, now: float, level: float, effects: Effects) -> None:
+        key = (pod.service, pod.name)
+        if pod.service in catalog.POOL_MAX:
+            size = float(catalog.POOL_MAX[pod.service])
+            in_use = model.pool_in_use(pod.service, level, effects)
+            if in_use < size:
+                in_use = min(size - 1, max(0.0, round(in_use + self._rng.gauss(0.0, 0.8))))
+            self._set("noa_db_pool_connections_in_use", key, in_use)
+            self._set("noa_db_pool_connections_max", key, size)
+        cpu = model.cpu_ratio(pod.service, level, effects) + self._rng.gauss(0.0, 0.015)
+        limit = float(catalog.MEMORY_LIMIT[pod.service])
+        memory = model.memory_share(pod.service, level) + self._rng.gauss(0.0, 0.004)
+        for reason in ("OOMKilled", "Error"):
+            self._add("noa_pod_restarts_total", (*key, reason), 0.0)
+        if catalog.resolve_pod(effects.oom_pod, self.spec.pods) == pod.name:
+            memory, cpu = self._oom(pod, now), cpu + 0.2
+        self._set("noa_pod_cpu_usage_ratio", key, round(min(max(cpu, 0.01), 0.99), 4))
+        self._set("noa_pod_memory_usage_bytes", key, float(round(memory * limit)))
+        self._set("noa_pod_memory_limit_bytes", key, limit)
+        capacity = float(catalog.DISK_CAPACITY[pod.service])
+        index = [p.name for p in self.spec.pods].index(pod.name)
+        used = model.disk_share(now, self.spec.epoch, index % 5)
+        if catalog.resolve_pod(effects.disk_filling_pod, self.spec.pods) == pod.name:
+            used = min(0.995, max(used, 0.86) + DISK_FILL_PER_S * self._elapsed(now))
+        self._set(
+            "noa_disk_used_bytes", (pod.name, catalog.DISK_MOUNT), float(round(used * capacity))
+        )
+        self._set("noa_disk_capacity_bytes", (pod.name, catalog.DISK_MOUNT), capacity)
+
+    def _oom(self, pod: Pod, now: float) -> float:
+        """Memory share of a leaking pod; counts an OOM kill at the end of each cycle."""
+        position = self._elapsed(now) + _OOM_PHASE_S
+        kills = oom_kills(self._elapsed(now))
+        if kills > self._oom_kills_seen:
+            self._add(
+                "noa_pod_restarts_total",
+                (pod.service, pod.name, "OOMKilled"),
+                float(kills - self._oom_kills_seen),
+            )
+            self._oom_kills_seen = kills
+        phase = position % OOM_CYCLE_S
+        return 0.86 + 0.125 * min(phase / 10.0, 1.0)
+
+    # ------------------------------------------------------------------ shared services
+
+    def _step_shared(self, now: float, dt: float, level: float) -> None:
+        effects = SCENARIOS[self.spec.scenario].effects
+        api_rps = sum(model.endpoint_rps(e, level) for e in catalog.endpoints_of("api"))
+        lookups_total = 0.0
+        for cache, (per_request, hit_ratio) in catalog.CACHES.items():
+            lookups = self._jitter(api_rps * per_request * dt)
+            lookups_total += lookups
+            self._add("noa_cache_hits_total", (cache,), lookups * hit_ratio)
+            self._add("noa_cache_misses_total", (cache,), lookups * (1.0 - hit_ratio))
+        for command, per_lookup in zip(catalog.REDIS_COMMANDS, (1.0, 0.2, 0.03, 0.15), strict=True):
+            self._add("noa_redis_commands_total", (command,), lookups_total * per_lookup)
+        used = model.redis_share(now, self.spec.epoch, level) + self._rng.gauss(0.0, 0.003)
+        self._set("noa_redis_memory_used_bytes", (), float(round(used * catalog.REDIS_MAX_BYTES)))
+        self._set("noa_redis_memory_max_bytes", (), float(catalog.REDIS_MAX_BYTES))
+        for queue in catalog.QUEUES:
+            depth = self._jitter(model.queue_depth(queue, level), 0.15)
+            if effects.backlog_queue == queue:
+                depth = min(BACKLOG_MAX, BACKLOG_START + BACKLOG_PER_S * self._elapsed(now))
+            self._set("noa_queue_depth", (queue,), float(round(depth)))
+        self._step_ai(dt, level, effects)
+
+    def _step_ai(self, dt: float, level: float, effects: Effects) -> None:
+        calls = self._jitter(model.ai_calls(level) * dt)
+        shares = model.provider_shares(effects)
+        for provider in catalog.PROVIDERS:
+            n = calls * shares[provider.name]
+            results = model.ai_status_shares(provider, effects)
+            for status, part in results.items():
+                self._add(
+                    "noa_ai_provider_requests_total",
+                    (provider.name, provider.model, status),
+                    n * part,
+                )
+            self._observe(
+                "noa_ai_provider_request_duration_seconds",
+                (provider.name,),
+                n,
+                [model.ai_bucket_share(provider, effects, b) for b in catalog.LATENCY_BUCKETS],
+                model.ai_mean_duration(provider, effects),
+            )
+            cost = n * results["ok"] * provider.usd_per_call
+            self._add("noa_ai_provider_cost_usd_total", (provider.name,), cost)
+            self._set(
+                "noa_ai_provider_circuit_breaker_state",
+                (provider.name,),
+                float(model.breaker_state(provider, effects)),
+            )
+
+
+_POD_LABEL_INDEX = {
+    "noa_db_pool_connections_in_use": 1,
+    "noa_db_pool_connections_max": 1,
+    "noa_pod_cpu_usage_ratio": 1,
+    "noa_pod_memory_usage_bytes": 1,
+    "noa_pod_memory_limit_bytes": 1,
+    "noa_pod_restarts_total": 1,
+    "noa_disk_used_bytes": 0,
+    "noa_disk_capacity_bytes": 0,
+}
+
+__all__ = ["Histogram", "Snapshot", "World", "oom_kills"]
