@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from noa_lib.cli_output import say, table
 from noa_lib.errors import ClientError, ConfigError, NoaError, ParameterError
 
 RUN_EPILOG = """\
@@ -27,11 +28,6 @@ exit codes:
 A record (.ipynb + .html) is written under the reports directory for every run that started,
 whatever its outcome. Secrets are never parameters: they come from the target's configuration.
 """
-
-
-def say(message: str) -> None:
-    """Tell the user ``message`` on stderr, prefixed ``noa:`` (for plugins too)."""
-    print(f"noa: {message}", file=sys.stderr, flush=True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -125,6 +121,9 @@ def _add_plugins(sub: Any) -> None:
     """The commands other installed distributions add (entry points ``noa.commands``)."""
     from importlib.metadata import entry_points
 
+    from noa_lib import cli_metrics
+
+    cli_metrics.register(sub)
     names = set()
     for entry in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
         entry.load()(sub)
@@ -371,22 +370,6 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
     finally:
         server.stop(timeout=60.0)
     return 0
-
-
-def table(rows: list[dict[str, Any]], columns: list[str], widths: dict[str, int] | None = None
-          ) -> None:
-    """Print ``rows`` as aligned columns (a column in ``widths`` is cut to that many characters)."""
-    limits = widths or {}
-
-    def cell(row: dict[str, Any], col: str) -> str:
-        text = str(row.get(col, ""))
-        limit = limits.get(col)
-        return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
-
-    sizes = {c: max([len(c)] + [len(cell(r, c)) for r in rows]) for c in columns}
-    print("  ".join(c.upper().ljust(sizes[c]) for c in columns).rstrip())
-    for row in rows:
-        print("  ".join(cell(row, c).ljust(sizes[c]) for c in columns).rstrip())
 
 
 if __name__ == "__main__":  # pragma: no cover

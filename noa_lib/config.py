@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from noa_lib.errors import ConfigError
+from noa_lib.metrics_config import MetricsSettings, parse_metrics
 
 CONFIG_FILENAME = "noa.toml"
 TARGET_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -162,6 +163,8 @@ class Target:
     prometheus: PrometheusSettings | None = None
     kubernetes: KubernetesSettings | None = None
     registry: RegistrySettings | None = None
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    """How this target's Prometheus names NOA's series (``[targets.<name>.metrics]``)."""
 
     def secret_refs(self) -> list[SecretRef]:
         """Every secret reference this target names (for clients and for redaction)."""
@@ -310,7 +313,7 @@ def _build_target(name: str, body: Mapping[str, Any], base: Path) -> Target:
         raise ConfigError(
             f"target name {name!r} is not valid (lowercase letters, digits and '-', max 63)"
         )
-    allowed = {"description", "protected", *_SECTIONS}
+    allowed = {"description", "protected", "metrics", *_SECTIONS}
     unknown = set(body) - allowed
     if unknown:
         raise ConfigError(
@@ -322,6 +325,8 @@ def _build_target(name: str, body: Mapping[str, Any], base: Path) -> Target:
             sections[section_name] = _build_section(
                 name, section_name, cls, body[section_name], base
             )
+    if "metrics" in body:
+        sections["metrics"] = parse_metrics(body["metrics"], f"targets.{name}.metrics", base)
     return Target(
         name=name,
         description=str(body.get("description", "")),

@@ -67,7 +67,7 @@ def recent_alerts(target: Target, *, window: str = "24h", end: datetime | None =
     evidence = {"promql": HISTORY_PROMQL, "window": window, "at": metrics.iso(finish),
                 "step_s": step}
     try:
-        prom = metrics.connect(target)
+        prom = metrics.connect(target).client
     except ConfigError as exc:
         return AlertHistory([Finding("alerts in window", Status.UNREACHABLE, str(exc))],
                             empty_ep, empty_active)

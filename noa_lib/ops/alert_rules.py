@@ -140,13 +140,13 @@ RULES: tuple[AlertRule, ...] = (
     ),
     AlertRule(
         "DiskSpaceLow", "disk_usage", ">", 85, "10m", "P2",
-        "Disk {{ $labels.mount }} of {{ $labels.pod }} above 85 %",
-        "{{ $labels.pod }}:{{ $labels.mount }} has been more than 85 % full for 10 minutes.",
+        "Volume {{ $labels.persistentvolumeclaim }} above 85 %",
+        "{{ $labels.persistentvolumeclaim }} has been more than 85 % full for 10 minutes.",
     ),
     AlertRule(
         "DiskSpaceCritical", "disk_usage", ">", 95, "5m", "P1",
-        "Disk {{ $labels.mount }} of {{ $labels.pod }} above 95 %",
-        "{{ $labels.pod }}:{{ $labels.mount }} is almost full: writes will fail soon.",
+        "Volume {{ $labels.persistentvolumeclaim }} above 95 %",
+        "{{ $labels.persistentvolumeclaim }} is almost full: writes will fail soon.",
     ),
     AlertRule(
         "OOMKills", "oom_kills", ">", 0, "0s", "P2",

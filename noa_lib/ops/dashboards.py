@@ -24,7 +24,6 @@ from noa_lib.ops.thresholds import THRESHOLDS, Threshold
 if TYPE_CHECKING:
     import pandas as pd
 
-    from noa_lib.clients import prometheus as prom_client
 
 TARGET_POINTS = 480
 """About this many points per series on a chart, whatever the window."""
@@ -187,7 +186,7 @@ def _board(name: str) -> BoardSpec:
     raise ParameterError(f"no dashboard {name!r}; known: {', '.join(BOARD_NAMES)}", name="names")
 
 
-def _job(prom: prom_client.PrometheusConnect, panel: PanelSpec, start: datetime, end: datetime,
+def _job(prom: metrics.Prometheus, panel: PanelSpec, start: datetime, end: datetime,
          step: float, rate_window: str) -> Callable[[], metrics.Frame | metrics.Reading]:
     query = get_query(panel.query)
     return lambda: metrics.read_range(
@@ -195,7 +194,7 @@ def _job(prom: prom_client.PrometheusConnect, panel: PanelSpec, start: datetime,
     )
 
 
-def _spend(prom: prom_client.PrometheusConnect, window: str, at: datetime
+def _spend(prom: metrics.Prometheus, window: str, at: datetime
            ) -> Callable[[], metrics.Frame | metrics.Reading]:
     query = get_query("ai_cost")
     return lambda: metrics.read(prom, query, window=window, at=at)

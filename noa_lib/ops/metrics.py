@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from noa_lib.config import Target
 from noa_lib.errors import ClientError, ConfigError
 from noa_lib.ops.findings import Finding, Status
-from noa_lib.ops.promql import Query
+from noa_lib.ops.promql import Naming, Query, naming_for
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -85,21 +85,40 @@ def series_name(labels: Mapping[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(shown.items())) or "all"
 
 
-def connect(target: Target) -> prom_client.PrometheusConnect:
-    """A client for ``target``'s Prometheus (close it when done).
+@dataclass(frozen=True)
+class Prometheus:
+    """A target's Prometheus: the HTTP client and how that Prometheus names the catalogue's
+    series (:func:`noa_lib.ops.promql.naming_for`). Close it when done."""
+
+    client: prom_client.PrometheusConnect = field(repr=False)
+    naming: Naming
+    target: str
+
+    def render(self, query: Query, window: str = "5m", **kwargs: Any) -> str:
+        """``query`` rendered in this Prometheus' names (see :meth:`Query.render`)."""
+        return query.render(window, naming=self.naming, **kwargs)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def connect(target: Target) -> Prometheus:
+    """``target``'s Prometheus (close it when done).
 
     Raises:
-        ConfigError: Prometheus is not configured, or its token reference does not resolve.
+        ConfigError: Prometheus is not configured, its token reference does not resolve, or its
+            ``metrics`` naming section is invalid.
     """
     from noa_lib.clients import prometheus
 
     if target.prometheus is None:
         raise ConfigError(f"Prometheus is not configured for target {target.name}")
-    return prometheus.build(target.prometheus)
+    naming = naming_for(target)
+    return Prometheus(prometheus.build(target.prometheus), naming, target.name)
 
 
 def read(
-    prom: prom_client.PrometheusConnect,
+    prom: Prometheus,
     query: Query,
     *,
     window: str = "5m",
@@ -116,8 +135,8 @@ def read(
     from noa_lib.clients import prometheus
 
     moment = at or datetime.now(UTC)
-    promql = query.render(window, by=by, where=where)
-    result = prometheus.query(prom, promql, at=moment)
+    promql = prom.render(query, window, by=by, where=where)
+    result = prometheus.query(prom.client, promql, at=moment)
     values: list[tuple[Mapping[str, str], float]] = []
     for item in result:
         raw = item.get("value") or [None, "NaN"]
@@ -128,12 +147,12 @@ def read(
         if math.isnan(value):
             continue
         labels = {str(k): str(v) for k, v in (item.get("metric") or {}).items()}
-        values.append((labels, value))
+        values.append((prom.naming.canonical(query.name, labels), value))
     return Reading(query, promql, window, moment, tuple(values))
 
 
 def read_range(
-    prom: prom_client.PrometheusConnect,
+    prom: Prometheus,
     query: Query,
     *,
     start: datetime,
@@ -150,8 +169,16 @@ def read_range(
     """
     from noa_lib.clients import prometheus
 
-    promql = query.render(window, by=by, where=where)
-    frame = prometheus.query_range(prom, promql, start, end, step)
+    promql = prom.render(query, window, by=by, where=where)
+    frame = prometheus.query_range(prom.client, promql, start, end, step)
+    labels = frame.attrs.get("labels") or {}
+    if labels and list(labels) == [str(c) for c in frame.columns]:
+        from noa_lib.clients.prometheus_frames import column_names
+
+        canonical = [prom.naming.canonical(query.name, labels[c]) for c in labels]
+        names = column_names(canonical)
+        frame.columns = names
+        frame.attrs["labels"] = dict(zip(names, canonical, strict=True))
     return Frame(query, promql, start, end, step, frame)
 
 
@@ -213,6 +240,7 @@ def rounded(value: float) -> float:
 __all__ = [
     "MAX_PARALLEL",
     "Frame",
+    "Prometheus",
     "Reading",
     "connect",
     "failure_finding",

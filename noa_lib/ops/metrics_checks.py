@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from noa_lib.config import Target
 from noa_lib.errors import ClientError, ConfigError
@@ -19,9 +18,6 @@ from noa_lib.ops import metrics
 from noa_lib.ops.findings import Finding, Status
 from noa_lib.ops.promql import for_threshold, parse_duration
 from noa_lib.ops.thresholds import THRESHOLDS, Threshold
-
-if TYPE_CHECKING:
-    from noa_lib.clients import prometheus as prom_client
 
 
 def check_thresholds(target: Target, *, window: str = "5m") -> list[Finding]:
@@ -62,7 +58,7 @@ def check_thresholds(target: Target, *, window: str = "5m") -> list[Finding]:
 
 
 def _reader(
-    prom: prom_client.PrometheusConnect, metric: str, window: str, at: datetime
+    prom: metrics.Prometheus, metric: str, window: str, at: datetime
 ) -> Callable[[], metrics.Reading]:
     query = for_threshold(metric)
     return lambda: metrics.read(prom, query, window=window, at=at)

@@ -58,7 +58,7 @@ def monitoring_stack(target: Target) -> StackHealth:
 
     settings = target.prometheus
     try:
-        prom = metrics.connect(target)
+        prom = metrics.connect(target).client
         started = time.perf_counter()
         info = prometheus.build_info(prom)
         latency = round((time.perf_counter() - started) * 1000, 2)

@@ -1,144 +1,93 @@
 """The PromQL catalogue: every query a NOA dashboard, check or alert runs, named and documented.
 
-A :class:`Query` is a template over the simulated/real NOA Server metrics (every series carries
-``namespace="noa"``). :meth:`Query.render` fills in the rate window, the breakdown labels and
-optional label filters (``service="api"``, ``provider="openai"``) and, unless told otherwise,
-multiplies by :attr:`Query.scale` so the number is in :attr:`Query.unit` (a ratio × 100 = %,
-USD/s × 3600 = USD/h). The rendered text is what ran — checks put it in their evidence so an SRE
-can paste it into Prometheus and see the same number.
+Infrastructure signals are read under the names real exporters publish — cAdvisor
+(``container_*``), kube-state-metrics (``kube_*``), the kubelet's volume stats
+(``kubelet_volume_stats_*``), node-exporter (``node_*``), postgres_exporter (``pg_*``),
+redis_exporter (``redis_*``) — with their real labels; NOA Server's application metrics
+(``noa_*``: HTTP, DB pool, cache, queues, AI providers) are NOA's own. A target whose Prometheus
+names them differently maps them in its configuration (:func:`naming_for`,
+:mod:`noa_lib.metrics_config`); ``noa metrics check`` (:mod:`noa_lib.ops.coverage`) says which
+entries have data there and which exporter provides what is missing.
 
-Template placeholders (``string.Template``; PromQL itself never uses ``$``): ``$m`` the common
-matchers (``namespace="noa"`` plus filters), ``$window`` the range of ``rate``/``…_over_time``,
-``$by`` the breakdown labels, ``$by_le`` the same with ``le`` first (for ``histogram_quantile``).
+:meth:`Query.render` (:mod:`.promql_render`) fills in the window, the breakdown, the sources'
+matchers and filters, applies the target's names and scales the value to :attr:`Query.unit`
+(a ratio × 100 = %, USD/s × 3600 = USD/h). The rendered text is what ran — checks put it in their
+evidence so an SRE can paste it into Prometheus and see the same number.
+
+cAdvisor and kube-state-metrics series have no ``service`` label: their breakdown by service is
+the container name (NOA's containers are named after their component: ``api``, ``worker``,
+``web``), copied into ``service`` with ``label_replace``; a ``service`` filter matches
+``container``. Container series are read with ``container!=""`` (cAdvisor also publishes the pod's
+and the node's cgroups, which would count everything twice).
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from string import Template
+from types import MappingProxyType
 
-from noa_lib.errors import ParameterError
+from noa_lib.config import Target
+from noa_lib.errors import ConfigError, ParameterError
+from noa_lib.ops.promql_names import metric_names
+from noa_lib.ops.promql_render import (
+    DEFAULT_NAMESPACE,
+    DEFAULT_NAMING,
+    SOURCE_BY_KEY,
+    SOURCES,
+    Naming,
+    Query,
+    Source,
+    default_matchers,
+    format_duration,
+    parse_duration,
+)
 
-NAMESPACE = "noa"
-"""Every NOA Server series carries ``namespace="noa"``."""
+NAMESPACE = DEFAULT_NAMESPACE
+"""NOA's Kubernetes namespace unless a target says otherwise."""
 JOB = "noa-server"
 """Scrape job of the NOA Server pods."""
 
-_DURATION_RE = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
-_PART_RE = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
-_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-_LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a Prometheus duration (``5m``, ``1h30m``, ``90d``).
-
-    Raises:
-        ParameterError: not a Prometheus duration, or zero.
-    """
-    cleaned = text.strip()
-    if not _DURATION_RE.match(cleaned):
-        raise ParameterError(
-            f"{text!r} is not a duration; accepted: a number and a unit (ms, s, m, h, d, w, y), "
-            "e.g. 5m, 24h, 7d, 1h30m",
-            name="window",
-            accepted="a Prometheus duration such as 5m, 24h or 7d",
-        )
-    seconds = sum(int(n) * _SECONDS[unit] for n, unit in _PART_RE.findall(cleaned))
-    if seconds <= 0:
-        raise ParameterError(f"duration {text!r} must be longer than zero", name="window")
-    return float(seconds)
-
-
-def format_duration(seconds: float) -> str:
-    """The shortest Prometheus duration text for a whole number of seconds (``300`` → ``5m``)."""
-    whole = max(1, round(seconds))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if whole % size == 0:
-            return f"{whole // size}{unit}"
-    return f"{whole}s"
-
-
-@dataclass(frozen=True)
-class Query:
-    """One named query of the catalogue.
-
-    ``promql`` is the template (see the module docstring); ``unit`` the unit of the *scaled*
-    value; ``scale`` the factor from the raw PromQL value to ``unit``; ``threshold_metric`` the
-    key in :data:`noa_lib.ops.thresholds.THRESHOLDS` it is judged against (``None``: charted
-    only); ``by`` the default breakdown; ``filters`` the labels :meth:`render` may match on.
-    """
-
-    name: str
-    promql: str
-    unit: str
-    description: str
-    threshold_metric: str | None = None
-    scale: float = 1.0
-    by: tuple[str, ...] = ()
-    filters: tuple[str, ...] = ()
-
-    def render(
-        self,
-        window: str = "5m",
-        *,
-        by: tuple[str, ...] | None = None,
-        scaled: bool = True,
-        where: Mapping[str, str | None] | None = None,
-        **match: str | None,
-    ) -> str:
-        """The PromQL text for ``window``, broken down ``by`` (default :attr:`by`), restricted
-        to the labels of ``where`` and ``match`` (``None`` values are ignored), scaled to
-        :attr:`unit` unless ``scaled`` is false.
-
-        Raises:
-            ParameterError: a bad window, a label this query cannot be filtered or grouped by.
-        """
-        parse_duration(window)
-        labels = self.by if by is None else tuple(by)
-        for label in labels:
-            if not _LABEL_RE.match(label):
-                raise ParameterError(f"{label!r} is not a label name", name="by")
-        matchers = [f'namespace="{NAMESPACE}"']
-        for label, value in sorted({**(where or {}), **match}.items()):
-            if value is None:
-                continue
-            if label not in self.filters:
-                accepted = ", ".join(self.filters) or "none"
-                raise ParameterError(
-                    f"query {self.name} cannot be filtered by {label!r}; accepted: {accepted}",
-                    name=label,
-                    accepted=accepted,
-                )
-            matchers.append(f"{label}={json.dumps(str(value))}")
-        text = Template(self.promql).substitute(
-            m=",".join(matchers),
-            window=window,
-            by=", ".join(labels),
-            by_le=", ".join(("le", *labels)),
-        )
-        text = text.replace(" by () (", " (")
-        if scaled and self.scale != 1.0:
-            inverse = 1.0 / self.scale
-            if self.scale < 1.0 and inverse == round(inverse):
-                return f"({text}) / {round(inverse)}"
-            return f"({text}) * {self.scale:g}"
-        return text
-
-
 _HTTP = ("service", "endpoint", "version", "pod")
 _POD = ("service", "pod")
+_AS_CONTAINER = MappingProxyType({"service": "container"})
 _REQ = "noa_http_requests_total"
 _BUCKET = "noa_http_request_duration_seconds_bucket"
 _AI = "noa_ai_provider_requests_total"
+_CONTAINER = 'container!="",container!="POD"'
+_KEYS = "namespace, pod, container"
+
+
+def _per_container(expr: str) -> str:
+    """``expr`` (per namespace/pod/container) with the container name copied into ``service``."""
+    return f'label_replace({expr}, "service", "$$1", "container", "(.+)")'
+
+
+def _share_of_limit(usage: str, resource: str) -> str:
+    """Usage per container over its ``resource`` limit (kube-state-metrics), by container."""
+    return _per_container(
+        f"sum by ({_KEYS}) ({usage}) / on ({_KEYS}) sum by ({_KEYS}) "
+        f'(kube_pod_container_resource_limits{{@kube_state_metrics,resource="{resource}"}})'
+    )
+
+
+def _restarts(reason_matcher: str) -> str:
+    """Restarts in the window per container, attributed to its last termination reason
+    (kube-state-metrics has that series only for containers that terminated once: the others
+    count with no reason, or as 0 when only one reason is wanted)."""
+    reason = f",{reason_matcher}" if reason_matcher else ""
+    restarts = "increase(kube_pod_container_status_restarts_total{@kube_state_metrics}[$window])"
+    attributed = (
+        f"{restarts} * on ({_KEYS}) group_left (reason) max by ({_KEYS}, reason) "
+        f"(kube_pod_container_status_last_terminated_reason{{@kube_state_metrics{reason}}})"
+    )
+    rest = f"{restarts} * 0" if reason_matcher else restarts
+    return _per_container(f"({attributed}) or on ({_KEYS}) {rest}")
+
 
 QUERIES: tuple[Query, ...] = (
+    # ------------------------------------------------------------------ NOA Server (HTTP)
     Query(
         "request_rate",
-        f"sum by ($by) (rate({_REQ}{{$m}}[$window]))",
+        f"sum by ($by) (rate({_REQ}{{@noa}}[$window]))",
         "req/s",
         "HTTP requests per second.",
         by=("service",),
@@ -146,7 +95,7 @@ QUERIES: tuple[Query, ...] = (
     ),
     Query(
         "request_count",
-        f"sum by ($by) (increase({_REQ}{{$m}}[$window]))",
+        f"sum by ($by) (increase({_REQ}{{@noa}}[$window]))",
         "requests",
         "HTTP requests answered in the window (the sample size behind a rate or a percentile).",
         by=("service",),
@@ -154,9 +103,9 @@ QUERIES: tuple[Query, ...] = (
     ),
     Query(
         "error_rate",
-        f'(sum by ($by) (rate({_REQ}{{$m,status=~"5.."}}[$window]))'
-        f" or sum by ($by) (rate({_REQ}{{$m}}[$window])) * 0)"
-        f" / sum by ($by) (rate({_REQ}{{$m}}[$window]))",
+        f'(sum by ($by) (rate({_REQ}{{@noa,status=~"5.."}}[$window]))'
+        f" or sum by ($by) (rate({_REQ}{{@noa}}[$window])) * 0)"
+        f" / sum by ($by) (rate({_REQ}{{@noa}}[$window]))",
         "%",
         "Share of HTTP responses with a 5xx status (0 when there are none; no data without "
         "traffic).",
@@ -167,7 +116,7 @@ QUERIES: tuple[Query, ...] = (
     ),
     Query(
         "latency_p95",
-        f"histogram_quantile(0.95, sum by ($by_le) (rate({_BUCKET}{{$m}}[$window])))",
+        f"histogram_quantile(0.95, sum by ($by_le) (rate({_BUCKET}{{@noa}}[$window])))",
         "s",
         "95th percentile of HTTP request duration, from the latency histogram.",
         threshold_metric="latency_p95",
@@ -176,89 +125,231 @@ QUERIES: tuple[Query, ...] = (
     ),
     Query(
         "latency_p99",
-        f"histogram_quantile(0.99, sum by ($by_le) (rate({_BUCKET}{{$m}}[$window])))",
+        f"histogram_quantile(0.99, sum by ($by_le) (rate({_BUCKET}{{@noa}}[$window])))",
         "s",
         "99th percentile of HTTP request duration, from the latency histogram.",
         by=("service",),
         filters=_HTTP,
     ),
+    # ------------------------------------------------------------------ containers (cAdvisor + KSM)
     Query(
         "cpu_usage",
-        "max by ($by) (avg_over_time(noa_pod_cpu_usage_ratio{$m}[$window]))",
+        "max by ($by) ("
+        + _share_of_limit(
+            f"rate(container_cpu_usage_seconds_total{{@cadvisor,{_CONTAINER}}}[$window])", "cpu")
+        + ")",
         "%",
-        "CPU use of the busiest pod, as a share of its CPU limit (averaged over the window).",
+        "CPU use of the busiest container, as a share of its CPU limit (cAdvisor usage over the "
+        "kube-state-metrics limit, averaged over the window).",
         threshold_metric="cpu",
         scale=100.0,
         by=("service",),
         filters=_POD,
+        filter_as=_AS_CONTAINER,
+    ),
+    Query(
+        "cpu_cores",
+        "sum by ($by) ("
+        + _per_container(
+            f"sum by ({_KEYS}) (rate(container_cpu_usage_seconds_total{{@cadvisor,{_CONTAINER}}}"
+            "[$window]))")
+        + ")",
+        "cores",
+        "CPU cores in use (cAdvisor), summed over the pods.",
+        by=("service",),
+        filters=_POD,
+        filter_as=_AS_CONTAINER,
     ),
     Query(
         "memory_usage",
-        "max by ($by) (avg_over_time(noa_pod_memory_usage_bytes{$m}[$window])"
-        " / avg_over_time(noa_pod_memory_limit_bytes{$m}[$window]))",
+        "max by ($by) ("
+        + _share_of_limit(
+            f"avg_over_time(container_memory_working_set_bytes{{@cadvisor,{_CONTAINER}}}"
+            "[$window])", "memory")
+        + ")",
         "%",
-        "Memory use of the fullest pod, as a share of its memory limit.",
+        "Memory working set of the fullest container, as a share of its memory limit (what the "
+        "OOM killer compares).",
         threshold_metric="memory",
         scale=100.0,
         by=("service",),
         filters=_POD,
+        filter_as=_AS_CONTAINER,
     ),
     Query(
+        "restarts",
+        "sum by ($by) (" + _restarts("") + ")",
+        "restarts",
+        "Container restarts within the window, by service and the reason of the last "
+        "termination (kube-state-metrics).",
+        by=("service", "reason"),
+        filters=_POD,
+        filter_as=_AS_CONTAINER,
+    ),
+    Query(
+        "oom_kills",
+        "sum by ($by) (" + _restarts('reason="OOMKilled"') + ")",
+        "restarts",
+        "Containers restarted within the window whose last termination was an OOM kill.",
+        by=("service",),
+        filters=_POD,
+        filter_as=_AS_CONTAINER,
+    ),
+    Query(
+        "replicas_unavailable",
+        "sum by ($by) (kube_deployment_status_replicas_unavailable{@kube_state_metrics})",
+        "pods",
+        "Pods a Deployment wants but that are not available (kube-state-metrics).",
+        by=("deployment",),
+        filters=("deployment",),
+    ),
+    Query(
+        "pods_not_ready",
+        'sum by ($by) (kube_pod_status_ready{@kube_state_metrics,condition="false"})',
+        "pods",
+        "Pods whose Ready condition is false (kube-state-metrics).",
+        by=("namespace",),
+        filters=("pod",),
+    ),
+    # ------------------------------------------------------------------ volumes (kubelet)
+    Query(
+        "disk_usage",
+        "max by ($by) (kubelet_volume_stats_used_bytes{@kubelet}"
+        " / kubelet_volume_stats_capacity_bytes{@kubelet})",
+        "%",
+        "Space used on each PersistentVolumeClaim, as a share of its capacity (kubelet volume "
+        "stats).",
+        scale=100.0,
+        by=("persistentvolumeclaim",),
+        filters=("persistentvolumeclaim",),
+    ),
+    # ------------------------------------------------------------------ nodes (node-exporter)
+    Query(
+        "node_cpu_usage",
+        'max by ($by) (1 - avg by (instance) (rate(node_cpu_seconds_total{@node_exporter,'
+        'mode="idle"}[$window])))',
+        "%",
+        "CPU busy on the busiest node (node-exporter).",
+        scale=100.0,
+        filters=("instance",),
+    ),
+    Query(
+        "node_memory_usage",
+        "max by ($by) (1 - node_memory_MemAvailable_bytes{@node_exporter}"
+        " / node_memory_MemTotal_bytes{@node_exporter})",
+        "%",
+        "Memory in use on the fullest node (node-exporter: total minus available).",
+        scale=100.0,
+        filters=("instance",),
+    ),
+    # ------------------------------------------------------------------ database
+    Query(
         "db_pool_usage",
-        "max by ($by) (avg_over_time(noa_db_pool_connections_in_use{$m}[$window])"
-        " / avg_over_time(noa_db_pool_connections_max{$m}[$window]))",
+        "max by ($by) (avg_over_time(noa_db_pool_connections_in_use{@noa}[$window])"
+        " / avg_over_time(noa_db_pool_connections_max{@noa}[$window]))",
         "%",
         "Database connection pool in use, as a share of the pool size (fullest pod).",
-        threshold_metric="db_connections",
         scale=100.0,
         by=("service",),
         filters=_POD,
     ),
     Query(
         "db_pool_in_use",
-        "sum by ($by) (noa_db_pool_connections_in_use{$m})",
+        "sum by ($by) (noa_db_pool_connections_in_use{@noa})",
         "connections",
         "Database connections checked out of the application pools.",
         by=("service",),
         filters=_POD,
     ),
     Query(
-        "cache_hit_rate",
-        "sum by ($by) (rate(noa_cache_hits_total{$m}[$window]))"
-        " / (sum by ($by) (rate(noa_cache_hits_total{$m}[$window]))"
-        " + (sum by ($by) (rate(noa_cache_misses_total{$m}[$window]))"
-        " or sum by ($by) (rate(noa_cache_hits_total{$m}[$window])) * 0))",
+        "db_connections",
+        "max by ($by) (sum by (instance) (pg_stat_database_numbackends{@postgres_exporter})"
+        " / max by (instance) (pg_settings_max_connections{@postgres_exporter}))",
         "%",
-        "Share of cache lookups that hit (Redis-backed application caches).",
+        "Sessions of the PostgreSQL server, as a share of its max_connections "
+        "(postgres_exporter).",
+        threshold_metric="db_connections",
+        scale=100.0,
+        filters=("instance",),
+    ),
+    Query(
+        "db_sessions",
+        "sum by ($by) (pg_stat_activity_count{@postgres_exporter,@database})",
+        "sessions",
+        "Sessions of NOA's database by state: active, idle, idle in transaction… "
+        "(postgres_exporter).",
+        by=("state",),
+        filters=("state",),
+    ),
+    Query(
+        "db_cache_hit_ratio",
+        "sum by ($by) (rate(pg_stat_database_blks_hit{@postgres_exporter,@database}[$window]))"
+        " / (sum by ($by) (rate(pg_stat_database_blks_hit{@postgres_exporter,@database}"
+        "[$window])) + sum by ($by) (rate(pg_stat_database_blks_read{@postgres_exporter,"
+        "@database}[$window])))",
+        "%",
+        "Share of NOA's database block reads served from shared buffers (postgres_exporter).",
+        scale=100.0,
+    ),
+    Query(
+        "db_up",
+        "min by ($by) (pg_up{@postgres_exporter})",
+        "",
+        "Whether postgres_exporter can reach PostgreSQL (1 up, 0 down).",
+        filters=("instance",),
+    ),
+    # ------------------------------------------------------------------ cache and Redis
+    Query(
+        "cache_hit_rate",
+        "sum by ($by) (rate(noa_cache_hits_total{@noa}[$window]))"
+        " / (sum by ($by) (rate(noa_cache_hits_total{@noa}[$window]))"
+        " + (sum by ($by) (rate(noa_cache_misses_total{@noa}[$window]))"
+        " or sum by ($by) (rate(noa_cache_hits_total{@noa}[$window])) * 0))",
+        "%",
+        "Share of NOA Server's cache lookups that hit (its Redis-backed caches).",
         threshold_metric="cache_hit_rate",
         scale=100.0,
         filters=("cache",),
     ),
     Query(
         "redis_memory",
-        "max by ($by) (noa_redis_memory_used_bytes{$m} / noa_redis_memory_max_bytes{$m})",
+        "max by ($by) (redis_memory_used_bytes{@redis_exporter}"
+        " / redis_memory_max_bytes{@redis_exporter})",
         "%",
-        "Redis memory used, as a share of its maxmemory.",
+        "Redis memory used, as a share of its maxmemory (redis_exporter).",
         scale=100.0,
+        filters=("instance",),
     ),
     Query(
         "redis_memory_used",
-        "max by ($by) (noa_redis_memory_used_bytes{$m})",
+        "max by ($by) (redis_memory_used_bytes{@redis_exporter})",
         "MiB",
-        "Redis memory used.",
+        "Redis memory used (redis_exporter).",
         scale=1.0 / 2**20,
+        filters=("instance",),
     ),
     Query(
         "redis_commands_rate",
-        "sum by ($by) (rate(noa_redis_commands_total{$m}[$window]))",
+        "sum by ($by) (rate(redis_commands_total{@redis_exporter}[$window]))",
         "cmd/s",
-        "Redis commands per second.",
-        by=("command",),
-        filters=("command",),
+        "Redis commands per second, by command (redis_exporter).",
+        by=("cmd",),
+        filters=("cmd", "instance"),
     ),
     Query(
+        "redis_hit_rate",
+        "sum by ($by) (rate(redis_keyspace_hits_total{@redis_exporter}[$window]))"
+        " / (sum by ($by) (rate(redis_keyspace_hits_total{@redis_exporter}[$window]))"
+        " + sum by ($by) (rate(redis_keyspace_misses_total{@redis_exporter}[$window])))",
+        "%",
+        "Share of Redis key lookups that found their key (redis_exporter).",
+        scale=100.0,
+        filters=("instance",),
+    ),
+    # ------------------------------------------------------------------ queues and AI providers
+    Query(
         "queue_depth",
-        "max by ($by) (noa_queue_depth{$m})",
+        "max by ($by) (noa_queue_depth{@noa})",
         "jobs",
         "Jobs waiting in the background queues.",
         threshold_metric="queue_depth",
@@ -267,7 +358,7 @@ QUERIES: tuple[Query, ...] = (
     ),
     Query(
         "ai_request_rate",
-        f"sum by ($by) (rate({_AI}{{$m}}[$window]))",
+        f"sum by ($by) (rate({_AI}{{@noa}}[$window]))",
         "req/s",
         "AI provider calls per second.",
         by=("provider",),
@@ -275,9 +366,9 @@ QUERIES: tuple[Query, ...] = (
     ),
     Query(
         "ai_error_rate",
-        f'(sum by ($by) (rate({_AI}{{$m,status!="ok"}}[$window]))'
-        f" or sum by ($by) (rate({_AI}{{$m}}[$window])) * 0)"
-        f" / sum by ($by) (rate({_AI}{{$m}}[$window]))",
+        f'(sum by ($by) (rate({_AI}{{@noa,status!="ok"}}[$window]))'
+        f" or sum by ($by) (rate({_AI}{{@noa}}[$window])) * 0)"
+        f" / sum by ($by) (rate({_AI}{{@noa}}[$window]))",
         "%",
         "Share of AI provider calls that failed or timed out, per provider.",
         scale=100.0,
@@ -287,7 +378,7 @@ QUERIES: tuple[Query, ...] = (
     Query(
         "ai_latency_p95",
         "histogram_quantile(0.95, sum by ($by_le)"
-        " (rate(noa_ai_provider_request_duration_seconds_bucket{$m}[$window])))",
+        " (rate(noa_ai_provider_request_duration_seconds_bucket{@noa}[$window])))",
         "s",
         "95th percentile of AI provider call duration, per provider.",
         by=("provider",),
@@ -295,7 +386,7 @@ QUERIES: tuple[Query, ...] = (
     ),
     Query(
         "ai_cost",
-        "sum by ($by) (increase(noa_ai_provider_cost_usd_total{$m}[$window]))",
+        "sum by ($by) (increase(noa_ai_provider_cost_usd_total{@noa}[$window]))",
         "USD",
         "AI provider spend within the window, per provider.",
         by=("provider",),
@@ -303,7 +394,7 @@ QUERIES: tuple[Query, ...] = (
     ),
     Query(
         "ai_cost_per_hour",
-        "sum by ($by) (rate(noa_ai_provider_cost_usd_total{$m}[$window]))",
+        "sum by ($by) (rate(noa_ai_provider_cost_usd_total{@noa}[$window]))",
         "USD/h",
         "AI provider spend per hour at the current rate, per provider.",
         scale=3600.0,
@@ -312,40 +403,15 @@ QUERIES: tuple[Query, ...] = (
     ),
     Query(
         "circuit_breaker_state",
-        "max by ($by) (noa_ai_provider_circuit_breaker_state{$m})",
+        "max by ($by) (noa_ai_provider_circuit_breaker_state{@noa})",
         "",
         "AI provider circuit breaker: 0 closed, 1 half-open, 2 open.",
         by=("provider",),
         filters=("provider",),
     ),
     Query(
-        "disk_usage",
-        "max by ($by) (noa_disk_used_bytes{$m} / noa_disk_capacity_bytes{$m})",
-        "%",
-        "Disk space used, as a share of capacity, per pod and mount.",
-        scale=100.0,
-        by=("pod", "mount"),
-        filters=("pod", "mount"),
-    ),
-    Query(
-        "restarts",
-        "sum by ($by) (increase(noa_pod_restarts_total{$m}[$window]))",
-        "restarts",
-        "Container restarts within the window, by service and reason.",
-        by=("service", "reason"),
-        filters=(*_POD, "reason"),
-    ),
-    Query(
-        "oom_kills",
-        'sum by ($by) (increase(noa_pod_restarts_total{$m,reason="OOMKilled"}[$window]))',
-        "restarts",
-        "Containers restarted after an OOM kill within the window.",
-        by=("service",),
-        filters=_POD,
-    ),
-    Query(
         "scrape_up",
-        f'max by ($by) (up{{job="{JOB}"}})',
+        f'max by ($by) (up{{@noa,job="{JOB}"}})',
         "",
         "Whether Prometheus can scrape the NOA Server pods (1 up, 0 down; without a breakdown, "
         "0 only when every pod is down).",
@@ -384,14 +450,68 @@ def for_threshold(metric: str) -> Query:
     raise ParameterError(f"no catalogue query is judged against threshold {metric!r}")
 
 
+def sources_of(query: Query) -> tuple[Source, ...]:
+    """The sources ``query`` reads (the exporters that must run for it to have data)."""
+    return tuple(SOURCE_BY_KEY[key] for key in query.sources)
+
+
+def series_of(query: Query, naming: Naming | None = None) -> tuple[str, ...]:
+    """The metric names ``query`` reads, in ``naming``'s names."""
+    return metric_names(query.render("5m", naming=naming, scaled=False))
+
+
+def naming_for(target: Target) -> Naming:
+    """How ``target``'s Prometheus names the catalogue's series: its ``[targets.X.metrics]``
+    section over the defaults (namespace = the target's Kubernetes namespace, database = its
+    PostgreSQL database).
+
+    Raises:
+        ConfigError: the section names an entry or a source the catalogue does not have.
+    """
+    settings = target.metrics
+    where = f"targets.{target.name}.metrics"
+    unknown = sorted(set(settings.entries) - set(CATALOGUE))
+    if unknown:
+        raise ConfigError(f"{where}.entries: no catalogue entry {unknown}; accepted: "
+                          f"{', '.join(sorted(CATALOGUE))}")
+    unknown = sorted(set(settings.matchers) - set(SOURCE_BY_KEY))
+    if unknown:
+        raise ConfigError(f"{where}.matchers: no source {unknown}; accepted: "
+                          f"{', '.join(s.key for s in SOURCES)}")
+    namespace = target.kubernetes.namespace if target.kubernetes else NAMESPACE
+    database = target.postgres.dbname if target.postgres else DEFAULT_NAMING.database
+    matchers = {**default_matchers(namespace), **settings.matchers}
+    entries = {name: (e.names, e.labels, e.promql) for name, e in settings.entries.items()}
+    naming = Naming(
+        matchers=MappingProxyType(matchers),
+        database=database,
+        metrics=settings.names,
+        labels=settings.labels,
+        entries=MappingProxyType(entries),
+    )
+    for name in entries:  # a broken template is a configuration error, said before any query
+        try:
+            CATALOGUE[name].render("5m", naming=naming)
+        except ParameterError as exc:
+            raise ConfigError(f"{where}.entries.{name}.promql: {exc}") from None
+    return naming
+
+
 __all__ = [
     "CATALOGUE",
+    "DEFAULT_NAMING",
     "JOB",
     "NAMESPACE",
     "QUERIES",
+    "SOURCES",
+    "Naming",
     "Query",
+    "Source",
     "for_threshold",
     "format_duration",
     "get_query",
+    "naming_for",
     "parse_duration",
+    "series_of",
+    "sources_of",
 ]

@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import Any
 
-from noa_lib.cli import say, table
+from noa_lib.cli_output import say, table
 
 
 def register(sub: Any) -> None:

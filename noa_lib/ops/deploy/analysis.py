@@ -45,7 +45,7 @@ from noa_lib.ops.names import validate_label_value, validate_name
 from noa_lib.ops.promql import get_query
 
 if TYPE_CHECKING:
-    from noa_lib.clients import prometheus as prom_client
+    from noa_lib.ops.metrics import Prometheus
 
 _SENTINEL_WINDOW = "7777s"
 
@@ -245,7 +245,7 @@ def run_analysis(
 
 
 def _measure(
-    prom: prom_client.PrometheusConnect,
+    prom: Prometheus,
     metric: Metric,
     index: int,
     service: str,
@@ -273,7 +273,7 @@ def _measure(
                        message, requests)
 
 
-def _requests(prom: prom_client.PrometheusConnect, service: str, version: str,
+def _requests(prom: Prometheus, service: str, version: str,
               window: str) -> float | None:
     """Requests ``version`` answered in ``window`` (``None`` when unknown: no series, or the
     query failed — the metric queries then report that themselves)."""
@@ -284,13 +284,13 @@ def _requests(prom: prom_client.PrometheusConnect, service: str, version: str,
         return None
 
 
-def _instant(prom: prom_client.PrometheusConnect, promql: str, at: datetime) -> float | None:
+def _instant(prom: Prometheus, promql: str, at: datetime) -> float | None:
     """The value of a single-series instant query; ``None`` for no data or NaN; the worst
     (highest) value if several series answer."""
     from noa_lib.clients import prometheus
 
     values: list[float] = []
-    for item in prometheus.query(prom, promql, at=at):
+    for item in prometheus.query(prom.client, promql, at=at):
         raw = item.get("value") or [None, "NaN"]
         try:
             value = float(raw[1])

@@ -223,10 +223,11 @@ def error_budget(target: Target, service: str) -> Finding:
     from noa_lib.ops import metrics
     from noa_lib.ops.promql import get_query
 
-    promql = get_query("error_rate").render(SLO_WINDOW, by=(), scaled=False, service=service)
     prom = metrics.connect(target)
+    promql = prom.render(get_query("error_rate"), SLO_WINDOW, by=(), scaled=False,
+                         service=service)
     try:
-        result = prometheus.query(prom, promql)
+        result = prometheus.query(prom.client, promql)
     finally:
         prom.close()
     values = [float(r["value"][1]) for r in result if r.get("value")]
@@ -264,7 +265,7 @@ def urgent_alerts(target: Target) -> Finding:
 
     prom = metrics.connect(target)
     try:
-        result = prometheus.query(prom, URGENT_ALERTS)
+        result = prometheus.query(prom.client, URGENT_ALERTS)
     finally:
         prom.close()
     firing = sorted({f"{r['metric'].get('alertname', '?')} ({r['metric'].get('severity', '?')})"

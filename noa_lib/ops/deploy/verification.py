@@ -237,7 +237,7 @@ def _metrics(target: Target, service: str, version: str, window: str,
             check = f"{label} {service}"
             promql = metric.render(service=service, version=version, window=window)
             try:
-                result = prometheus.query(prom, promql)
+                result = prometheus.query(prom.client, promql)
             except ClientError as exc:
                 out.append(Finding(check, Status.UNREACHABLE, str(exc),
                                    evidence={"promql": promql}))
