@@ -240,9 +240,18 @@ class Knobs:
     ooms_per_hour: float = 0.0
 
 
-def contract_history(start: float, end: float, step: float, knobs: Knobs = Knobs()
+SOURCES = ("noa", "cadvisor", "kube_state_metrics", "kubelet", "node_exporter",
+           "postgres_exporter", "redis_exporter")
+"""The groups of series :func:`contract_history` can write (the catalogue's sources)."""
+
+
+def contract_history(start: float, end: float, step: float, knobs: Knobs = Knobs(),
+                     sources: Sequence[str] = SOURCES,
                      ) -> list[tuple[str, dict[str, str], list[tuple[float, float]]]]:
-    """Every metric of the shared contract, a few series each, following ``knobs``."""
+    """Every metric the catalogue reads, a few series each, following ``knobs``: NOA Server's
+    own and the real exporters' (cAdvisor, kube-state-metrics, kubelet volume stats,
+    node-exporter, postgres_exporter, redis_exporter) with their real labels, only the groups in
+    ``sources``."""
     ns = {"namespace": "noa", "job": "noa-server"}
     times = []
     t = start
@@ -257,58 +266,137 @@ def contract_history(start: float, end: float, step: float, knobs: Knobs = Knobs
     def gauge(value: float) -> list[tuple[float, float]]:
         return [(ts, value) for ts in times]
 
+    def add(source: str, name: str, labels: dict[str, str],
+            values: list[tuple[float, float]]) -> None:
+        if source in sources:
+            out.append((name, labels, values))
+
+    limits = {"api": (1.0, 2**30), "worker": (2.0, 2 * 2**30), "web": (0.5, 2**29)}
     for service in ("api", "worker", "web"):
-        pod = f"{service}-0"
+        pod = f"{service}-7d9f8c6b5d-x{service[0]}2kq"
         for endpoint in ("/v1/chat", "/health"):
             base = {**ns, "service": service, "endpoint": endpoint, "version": "v1", "pod": pod}
             n = knobs.rps * step / 2
             for status, share in (("200", 1 - knobs.error_fraction), ("500", knobs.error_fraction)):
-                out.append(("noa_http_requests_total", {**base, "method": "GET", "status": status},
-                            cumulative(n * share)))
+                add("noa", "noa_http_requests_total", {**base, "method": "GET", "status": status},
+                    cumulative(n * share))
             for le in BUCKETS:
-                out.append(("noa_http_request_duration_seconds_bucket", {**base, "le": f"{le:g}"},
-                            cumulative(n * _cdf(le, knobs.latency_median))))
-            out.append(("noa_http_request_duration_seconds_bucket", {**base, "le": "+Inf"},
-                        cumulative(n)))
-            out.append(("noa_http_request_duration_seconds_count", base, cumulative(n)))
-            out.append(("noa_http_request_duration_seconds_sum", base,
-                        cumulative(n * knobs.latency_median)))
+                add("noa", "noa_http_request_duration_seconds_bucket", {**base, "le": f"{le:g}"},
+                    cumulative(n * _cdf(le, knobs.latency_median)))
+            add("noa", "noa_http_request_duration_seconds_bucket", {**base, "le": "+Inf"},
+                cumulative(n))
+            add("noa", "noa_http_request_duration_seconds_count", base, cumulative(n))
+            add("noa", "noa_http_request_duration_seconds_sum", base,
+                cumulative(n * knobs.latency_median))
         pb = {**ns, "service": service, "pod": pod}
-        out.append(("noa_db_pool_connections_in_use", pb, gauge(round(20 * knobs.pool_used))))
-        out.append(("noa_db_pool_connections_max", pb, gauge(20)))
-        out.append(("noa_pod_cpu_usage_ratio", pb, gauge(knobs.cpu)))
-        out.append(("noa_pod_memory_usage_bytes", pb, gauge(knobs.memory * 2**30)))
-        out.append(("noa_pod_memory_limit_bytes", pb, gauge(2**30)))
-        out.append(("noa_pod_restarts_total", {**pb, "reason": "OOMKilled"},
-                    cumulative(knobs.ooms_per_hour * step / 3600)))
-        out.append(("noa_disk_used_bytes", {**ns, "pod": pod, "mount": "/data"},
-                    gauge(knobs.disk * 10 * 2**30)))
-        out.append(("noa_disk_capacity_bytes", {**ns, "pod": pod, "mount": "/data"},
-                    gauge(10 * 2**30)))
+        add("noa", "noa_db_pool_connections_in_use", pb, gauge(round(20 * knobs.pool_used)))
+        add("noa", "noa_db_pool_connections_max", pb, gauge(20))
+        cores, memory = limits[service]
+        container = {"namespace": "noa", "pod": pod, "container": service}
+        kubelet = {"job": "kubelet", "node": "node-1", "instance": "10.0.0.1:10250"}
+        add("cadvisor", "container_cpu_usage_seconds_total",
+            {**kubelet, "metrics_path": "/metrics/cadvisor", **container, "cpu": "total",
+             "image": "registry.noa.example/noa-server:v1"},
+            cumulative(knobs.cpu * cores * step))
+        add("cadvisor", "container_cpu_usage_seconds_total",  # the pod's cgroup: no container
+            {**kubelet, "metrics_path": "/metrics/cadvisor", "namespace": "noa", "pod": pod,
+             "container": "", "cpu": "total"}, cumulative(knobs.cpu * cores * step))
+        add("cadvisor", "container_memory_working_set_bytes",
+            {**kubelet, "metrics_path": "/metrics/cadvisor", **container,
+             "image": "registry.noa.example/noa-server:v1"}, gauge(knobs.memory * memory))
+        ksm = {"job": "kube-state-metrics", "instance": "10.0.0.9:8080", **container,
+               "uid": f"uid-{service}", "node": "node-1"}
+        for resource, unit, value in (("cpu", "core", cores), ("memory", "byte", memory)):
+            add("kube_state_metrics", "kube_pod_container_resource_limits",
+                {**ksm, "resource": resource, "unit": unit}, gauge(value))
+            add("kube_state_metrics", "kube_pod_container_resource_requests",
+                {**ksm, "resource": resource, "unit": unit}, gauge(value / 2))
+        restarts = {k: v for k, v in ksm.items() if k != "node"}
+        add("kube_state_metrics", "kube_pod_container_status_restarts_total", restarts,
+            cumulative(knobs.ooms_per_hour * step / 3600))
+        if knobs.ooms_per_hour:
+            add("kube_state_metrics", "kube_pod_container_status_last_terminated_reason",
+                {**restarts, "reason": "OOMKilled"}, gauge(1))
+        add("kube_state_metrics", "kube_pod_info",
+            {"job": "kube-state-metrics", "namespace": "noa", "pod": pod, "node": "node-1",
+             "uid": f"uid-{service}", "created_by_kind": "ReplicaSet"}, gauge(1))
+        for condition, value in (("true", 1), ("false", 0), ("unknown", 0)):
+            add("kube_state_metrics", "kube_pod_status_ready",
+                {"job": "kube-state-metrics", "namespace": "noa", "pod": pod,
+                 "uid": f"uid-{service}", "condition": condition}, gauge(value))
+        add("kube_state_metrics", "kube_deployment_status_replicas_unavailable",
+            {"job": "kube-state-metrics", "namespace": "noa", "deployment": service}, gauge(0))
+    for claim, capacity in (("noa-uploads", 20 * 2**30), ("noa-worker-data", 50 * 2**30)):
+        volume = {"job": "kubelet", "metrics_path": "/metrics", "node": "node-1",
+                  "namespace": "noa", "persistentvolumeclaim": claim}
+        add("kubelet", "kubelet_volume_stats_used_bytes", volume, gauge(knobs.disk * capacity))
+        add("kubelet", "kubelet_volume_stats_capacity_bytes", volume, gauge(capacity))
+    for node in ("10.0.0.1:9100", "10.0.0.2:9100"):
+        labels = {"job": "node-exporter", "instance": node}
+        for mode, share in (("idle", 1 - knobs.cpu), ("user", knobs.cpu)):
+            add("node_exporter", "node_cpu_seconds_total", {**labels, "cpu": "0", "mode": mode},
+                cumulative(share * step))
+        add("node_exporter", "node_memory_MemTotal_bytes", labels, gauge(16 * 2**30))
+        add("node_exporter", "node_memory_MemAvailable_bytes", labels,
+            gauge((1 - knobs.memory) * 16 * 2**30))
+    pg = {"job": "postgres-exporter", "instance": "10.0.0.5:9187"}
+    add("postgres_exporter", "pg_up", pg, gauge(1))
+    add("postgres_exporter", "pg_settings_max_connections", pg, gauge(100))
+    add("postgres_exporter", "pg_stat_database_numbackends", {**pg, "datid": "16384",
+                                                              "datname": "noa"},
+        gauge(round(100 * knobs.pool_used)))
+    for state, share in (("active", 0.3), ("idle", 0.7)):
+        add("postgres_exporter", "pg_stat_activity_count", {**pg, "datname": "noa",
+                                                            "state": state},
+            gauge(round(100 * knobs.pool_used * share)))
+    for name, rate in (("pg_stat_database_blks_hit", 990.0), ("pg_stat_database_blks_read", 10.0)):
+        add("postgres_exporter", name, {**pg, "datid": "16384", "datname": "noa"},
+            cumulative(rate * step))
     for cache in ("sessions", "responses"):
-        out.append(("noa_cache_hits_total", {**ns, "cache": cache},
-                    cumulative(50 * step * knobs.cache_hit)))
-        out.append(("noa_cache_misses_total", {**ns, "cache": cache},
-                    cumulative(50 * step * (1 - knobs.cache_hit))))
-    out.append(("noa_redis_memory_used_bytes", ns, gauge(300 * 2**20)))
-    out.append(("noa_redis_memory_max_bytes", ns, gauge(1024 * 2**20)))
-    out.append(("noa_redis_commands_total", {**ns, "command": "get"}, cumulative(100 * step)))
+        add("noa", "noa_cache_hits_total", {**ns, "cache": cache},
+            cumulative(50 * step * knobs.cache_hit))
+        add("noa", "noa_cache_misses_total", {**ns, "cache": cache},
+            cumulative(50 * step * (1 - knobs.cache_hit)))
+    redis = {"job": "redis-exporter", "instance": "10.0.0.6:9121"}
+    add("redis_exporter", "redis_up", redis, gauge(1))
+    add("redis_exporter", "redis_memory_used_bytes", redis, gauge(300 * 2**20))
+    add("redis_exporter", "redis_memory_max_bytes", redis, gauge(1024 * 2**20))
+    add("redis_exporter", "redis_commands_total", {**redis, "cmd": "get"}, cumulative(100 * step))
+    add("redis_exporter", "redis_keyspace_hits_total", redis,
+        cumulative(100 * step * knobs.cache_hit))
+    add("redis_exporter", "redis_keyspace_misses_total", redis,
+        cumulative(100 * step * (1 - knobs.cache_hit)))
     for queue in ("default", "ai", "email"):
-        out.append(("noa_queue_depth", {**ns, "queue": queue}, gauge(knobs.queue)))
+        add("noa", "noa_queue_depth", {**ns, "queue": queue}, gauge(knobs.queue))
     for provider in ("openai", "anthropic", "azure"):
         pv = {**ns, "provider": provider}
-        out.append(("noa_ai_provider_requests_total", {**pv, "model": "m", "status": "ok"},
-                    cumulative(2 * step * (1 - knobs.ai_error))))
-        out.append(("noa_ai_provider_requests_total", {**pv, "model": "m", "status": "error"},
-                    cumulative(2 * step * knobs.ai_error)))
+        add("noa", "noa_ai_provider_requests_total", {**pv, "model": "m", "status": "ok"},
+            cumulative(2 * step * (1 - knobs.ai_error)))
+        add("noa", "noa_ai_provider_requests_total", {**pv, "model": "m", "status": "error"},
+            cumulative(2 * step * knobs.ai_error))
         for le in BUCKETS:
-            out.append(("noa_ai_provider_request_duration_seconds_bucket", {**pv, "le": f"{le:g}"},
-                        cumulative(2 * step * _cdf(le, 0.8))))
-        out.append(("noa_ai_provider_request_duration_seconds_bucket", {**pv, "le": "+Inf"},
-                    cumulative(2 * step)))
-        out.append(("noa_ai_provider_cost_usd_total", pv, cumulative(0.002 * step)))
-        out.append(("noa_ai_provider_circuit_breaker_state", pv,
-                    gauge(2 if knobs.ai_error > 0.5 else 0)))
-    out.append(("up", {"job": "noa-server", "instance": "127.0.0.1:1", "namespace": "noa"},
-                gauge(1)))
+            add("noa", "noa_ai_provider_request_duration_seconds_bucket",
+                {**pv, "le": f"{le:g}"}, cumulative(2 * step * _cdf(le, 0.8)))
+        add("noa", "noa_ai_provider_request_duration_seconds_bucket", {**pv, "le": "+Inf"},
+            cumulative(2 * step))
+        add("noa", "noa_ai_provider_cost_usd_total", pv, cumulative(0.002 * step))
+        add("noa", "noa_ai_provider_circuit_breaker_state", pv,
+            gauge(2 if knobs.ai_error > 0.5 else 0))
+    add("noa", "up", {"job": "noa-server", "instance": "127.0.0.1:1", "namespace": "noa"},
+        gauge(1))
+    return out
+
+
+def renamed(series: list[tuple[str, dict[str, str], list[tuple[float, float]]]],
+            metrics: dict[str, str], labels: dict[str, str],
+            ) -> list[tuple[str, dict[str, str], list[tuple[float, float]]]]:
+    """``series`` as a Prometheus that names things otherwise would hold them."""
+    out = []
+    for name, series_labels, values in series:
+        new_name = metrics.get(name, name)
+        for suffix in ("_bucket", "_count", "_sum"):
+            base = name.removesuffix(suffix)
+            if base != name and base + suffix in metrics:
+                new_name = metrics[base + suffix]
+        out.append((new_name, {labels.get(k, k): v for k, v in series_labels.items()}, values))
     return out

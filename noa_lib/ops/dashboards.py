@@ -18,7 +18,7 @@ from noa_lib.config import Target
 from noa_lib.errors import ClientError, ConfigError
 from noa_lib.ops import metrics
 from noa_lib.ops.findings import Finding, Status
-from noa_lib.ops.promql import format_duration, get_query, parse_duration
+from noa_lib.ops.promql import Query, format_duration, get_query, parse_duration, sources_of
 from noa_lib.ops.thresholds import THRESHOLDS, Threshold
 
 if TYPE_CHECKING:
@@ -57,6 +57,9 @@ BOARDS: tuple[BoardSpec, ...] = (
         PanelSpec("CPU (% of limit)", "cpu_usage"),
         PanelSpec("Memory (% of limit)", "memory_usage"),
         PanelSpec("Queue depth", "queue_depth"),
+        PanelSpec("Container restarts by reason", "restarts"),
+        PanelSpec("Node CPU busy (busiest node)", "node_cpu_usage"),
+        PanelSpec("Node memory in use (fullest node)", "node_memory_usage"),
     )),
     BoardSpec("api_performance", "API performance", (
         PanelSpec("Requests per second by endpoint", "request_rate", ("endpoint",)),
@@ -65,13 +68,17 @@ BOARDS: tuple[BoardSpec, ...] = (
         PanelSpec("Latency p99 by service", "latency_p99"),
     )),
     BoardSpec("database", "Database", (
+        PanelSpec("Connections (% of max_connections)", "db_connections"),
+        PanelSpec("Sessions by state", "db_sessions"),
         PanelSpec("Connection pool in use (% of pool)", "db_pool_usage"),
         PanelSpec("Connections checked out", "db_pool_in_use"),
+        PanelSpec("Buffer cache hit ratio", "db_cache_hit_ratio"),
         PanelSpec("Latency p95 (slow queries show here)", "latency_p95"),
-        PanelSpec("Disk used", "disk_usage"),
+        PanelSpec("Volume used (% of PVC capacity)", "disk_usage"),
     )),
     BoardSpec("redis", "Redis", (
         PanelSpec("Cache hit rate by cache", "cache_hit_rate", ("cache",)),
+        PanelSpec("Redis keyspace hit rate", "redis_hit_rate"),
         PanelSpec("Memory (% of maxmemory)", "redis_memory"),
         PanelSpec("Memory used", "redis_memory_used"),
         PanelSpec("Commands per second", "redis_commands_rate"),
@@ -174,7 +181,8 @@ def dashboards(
         results = metrics.parallel(jobs)
     finally:
         prom.close()
-    return {s.name: _assemble(s, results, start, finish, step, rate_window) for s in specs}
+    return {s.name: _assemble(s, results, start, finish, step, rate_window, prom)
+            for s in specs}
 
 
 def _board(name: str) -> BoardSpec:
@@ -206,7 +214,7 @@ def _threshold(query: str) -> Threshold | None:
 
 
 def _assemble(spec: BoardSpec, results: Mapping[str, object], start: datetime, end: datetime,
-              step: float, rate_window: str) -> Dashboard:
+              step: float, rate_window: str, prom: metrics.Prometheus) -> Dashboard:
     from noa_lib.clients.prometheus_frames import empty_frame
 
     panels: list[Panel] = []
@@ -214,7 +222,7 @@ def _assemble(spec: BoardSpec, results: Mapping[str, object], start: datetime, e
     for i, panel in enumerate(spec.panels):
         query = get_query(panel.query)
         outcome = results[f"{spec.name}/{i}"]
-        promql = query.render(rate_window, by=panel.by)
+        promql = prom.render(query, rate_window, by=panel.by)
         if isinstance(outcome, ClientError):
             findings.append(metrics.failure_finding(
                 f"{spec.name}: {panel.title}", outcome,
@@ -224,6 +232,8 @@ def _assemble(spec: BoardSpec, results: Mapping[str, object], start: datetime, e
         elif isinstance(outcome, metrics.Frame):
             panels.append(Panel(panel.title, query.name, outcome.promql, query.unit,
                                 outcome.frame, _threshold(query.name)))
+            if outcome.frame.empty:
+                findings.append(_no_data(spec, panel.title, query, outcome.promql, rate_window))
     figures: dict[str, float] = {}
     spend = results.get(f"{spec.name}/spend")
     if isinstance(spend, metrics.Reading):
@@ -232,6 +242,16 @@ def _assemble(spec: BoardSpec, results: Mapping[str, object], start: datetime, e
         figures["ai_spend_usd_total"] = round(sum(v for _, v in spend.values), 2)
     return Dashboard(spec.name, spec.title, start, end, step, rate_window, tuple(panels),
                      tuple(findings), figures)
+
+
+def _no_data(spec: BoardSpec, title: str, query: Query, promql: str, window: str) -> Finding:
+    """A ``warning``: the panel's query ran but no series answered — and which exporter's."""
+    exporters = ", ".join(s.exporter for s in sources_of(query))
+    return Finding(
+        f"{spec.name}: {title}", Status.WARNING,
+        f"no data for {query.name} ({exporters}) — `noa metrics check` says what is missing",
+        evidence={"promql": promql, "window": window},
+    )
 
 
 def _empty(spec: BoardSpec, start: datetime, end: datetime, step: float, rate_window: str,
