@@ -58,7 +58,8 @@ def test_a_targets_naming_reaches_every_query(tmp_path: Path):
         'labels = { status = "code" }\n'
         '[targets.prod.metrics.matchers]\npostgres_exporter = { job = "pg" }\n'
         'noa = { namespace = "noa-prod", cluster = "eu-1" }\n'
-        '[targets.prod.metrics.entries.scrape_up]\npromql = \'max by ($by) (up{@noa, job="api"})\'\n')
+        '[targets.prod.metrics.entries.scrape_up]\n'
+        'promql = \'max by ($by) (up{@noa, job="api"})\'\n')
     target = load_config(tmp_path / "noa.toml", env={}).target("prod")
     naming = promql.naming_for(target)
     error_rate = promql.CATALOGUE["error_rate"].render(naming=naming, service="api")
