@@ -26,12 +26,17 @@ ALERTMANAGER_CONFIG = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
 PROMTOOL = shutil.which("promtool")
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
-pytestmark = pytest.mark.skipif(
-    PROMTOOL is None, reason="promtool missing: apt-get install -y prometheus"
-)
+
+
+@pytest.fixture(autouse=True)
+def binaries() -> None:
+    """promtool and Alertmanager are part of the bootstrap: missing is a failure, not a skip."""
+    assert PROMTOOL is not None, "promtool missing: apt-get install -y prometheus (make bootstrap)"
+    assert ALERTMANAGER is not None, "apt-get install -y prometheus-alertmanager (make bootstrap)"
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    assert PROMTOOL is not None
     return subprocess.run([PROMTOOL, *args], capture_output=True, text=True, timeout=120)
 
 
@@ -97,7 +102,6 @@ def test_short_for_variant_for_end_to_end_tests(tmp_path: Path):
         "groups"][0]["rules"])
 
 
-@pytest.mark.skipif(ALERTMANAGER is None, reason="apt-get install -y prometheus-alertmanager")
 def test_alertmanager_example_config_loads(tmp_path: Path):
     from promstack import free_port
 
