@@ -88,6 +88,7 @@ _LAZY: dict[str, str] = {
     "recent_alerts": "noa_lib.ops.alert_history",
     "triage": "noa_lib.ops.alert_triage",
     "monitoring_stack": "noa_lib.ops.monitoring_stack",
+    "check_coverage": "noa_lib.ops.coverage",
     "dashboard_chart": "noa_lib.show.dashboards",
     "next_runbooks_table": "noa_lib.show.triage",
     # deployment: canary analysis, names
@@ -204,6 +205,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.ops.backup.validate import validate_backup
     from noa_lib.ops.backup.wal import archiving_status
     from noa_lib.ops.connectivity import check_backends, latency_figures
+    from noa_lib.ops.coverage import check_coverage
     from noa_lib.ops.dashboards import board_findings, dashboards
     from noa_lib.ops.database import database_health
     from noa_lib.ops.deploy.analysis import (
