@@ -39,6 +39,9 @@ POSTGRES_INSTANCE = "10.42.0.31:9187"
 REDIS_INSTANCE = "10.42.0.32:9121"
 """``instance`` of the redis_exporter scrape (pod IP and port)."""
 NAMESPACE = "noa"
+POSTGRES_SERVER = "noa-postgres.noa.svc:5432"
+"""What the scrape sets postgres_exporter's ``server`` label to: the name of the database service
+in production (the sandbox's own is a random loopback port the backfilled history cannot know)."""
 INSTALL_HINT = (
     "install with `apt-get install -y prometheus-postgres-exporter prometheus-redis-exporter` "
     "(or run scripts/bootstrap.sh as root)"
@@ -171,9 +174,17 @@ def scrape_configs(postgres_port: int | None, redis_port: int | None) -> list[di
     ):
         if port is None:
             continue
+        job_config: dict[str, Any] = {"job_name": job}
+        if job == POSTGRES_JOB:
+            # a stable `server`; no `datid` (a per-cluster OID the history cannot match)
+            job_config["metric_relabel_configs"] = [
+                {"source_labels": ["server"], "regex": ".+", "target_label": "server",
+                 "replacement": POSTGRES_SERVER},
+                {"action": "labeldrop", "regex": "datid"},
+            ]
         jobs.append(
             {
-                "job_name": job,
+                **job_config,
                 "scrape_interval": "5s",
                 "scrape_timeout": "4s",
                 "static_configs": [

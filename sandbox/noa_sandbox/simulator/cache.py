@@ -170,6 +170,8 @@ class RedisCaches:
             return None
         self._next_try = now + RETRY_S
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         try:
             endpoint = json.loads(self._endpoint_file.read_text())
@@ -181,6 +183,7 @@ class RedisCaches:
                 socket_timeout=2.0,
                 socket_connect_timeout=1.0,
                 client_name="noa-server",
+                retry=Retry(NoBackoff(), 0),  # fail fast: a tick must not wait for retries
             )
             client.ping()
         except (OSError, ValueError, KeyError, TypeError, redis.RedisError) as exc:
