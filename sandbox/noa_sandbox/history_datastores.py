@@ -58,6 +58,13 @@ EXHAUSTED_ACTIVE = sum(
 RAMP_STEPS = 4
 """Steps (of 150 s) over which active connections climb once a pool is exhausted."""
 WAL_SEGMENTS_PER_S = 1 / 300
+XACT_PER_S = 3.0
+BLKS_HIT_PER_S = 400.0
+"""Transactions and buffer hits per second on ``noa`` at load 1 (the sandbox's own scale: the
+runbooks and the exporter; a hit ratio of 99 %)."""
+REDIS_SHARE = (0.33, 0.05, 0.03)
+"""Used share of ``maxmemory``: base, per unit of load, added over the 91 days (~40 % at the
+end, as the live caches settle)."""
 EXPORTER_COMMANDS_PER_S = 2.2
 """Commands redis_exporter's own scrapes add (INFO, CONFIG GET, SLOWLOG, LATENCY… every 5 s)."""
 
@@ -99,7 +106,8 @@ def active_connections(tl: Timeline, rng: np.random.Generator) -> Array:
 
 def _postgres(tl: Timeline, rng: np.random.Generator, step: float) -> Iterator[Series]:
     ones = np.ones_like(tl.times)
-    yield Series(_family("pg_up", "gauge", ()), "pg_up", dict(PG_LABELS), ones)
+    up_labels = {k: v for k, v in PG_LABELS.items() if k != "server"}  # as live: no `server`
+    yield Series(_family("pg_up", "gauge", ()), "pg_up", up_labels, ones)
     active = active_connections(tl, rng)
     idle = np.round(np.maximum(2.0 + 2.0 * tl.level + rng.normal(0.0, 0.6, tl.times.shape), 1.0))
     in_tx = np.round(np.clip(rng.normal(0.1, 0.3, tl.times.shape), 0.0, None) + 2 * (active > 20))
@@ -112,11 +120,12 @@ def _postgres(tl: Timeline, rng: np.random.Generator, step: float) -> Iterator[S
     family = _family("pg_settings_max_connections", "gauge", ())
     yield Series(family, family.name, dict(PG_LABELS), ones * MAX_CONNECTIONS)
     db = {**PG_LABELS, "datname": "noa"}
-    xact = 40.0 * tl.level * (1 + rng.normal(0.0, 0.05, tl.times.shape))
-    reads = 0.01 * 4000.0 * tl.level * (1 + rng.normal(0.0, 0.1, tl.times.shape))
+    xact = XACT_PER_S * tl.level * (1 + rng.normal(0.0, 0.05, tl.times.shape))
+    reads = 0.01 * BLKS_HIT_PER_S * tl.level * (1 + rng.normal(0.0, 0.1, tl.times.shape))
     deadlock_rate = np.where(active > 20, 2.0 / (45 * 60), 0.0)
     counters = {
-        "pg_stat_database_blks_hit": 4000.0 * tl.level * (1 + rng.normal(0.0, 0.05, xact.shape)),
+        "pg_stat_database_blks_hit": BLKS_HIT_PER_S * tl.level
+        * (1 + rng.normal(0.0, 0.05, xact.shape)),
         "pg_stat_database_blks_read": np.maximum(reads, 0.0),
         "pg_stat_database_deadlocks": deadlock_rate,
         "pg_stat_database_xact_commit": np.maximum(xact, 0.0),
@@ -158,7 +167,9 @@ def cache_rates(tl: Timeline) -> dict[str, Array]:
 def _redis(tl: Timeline, rng: np.random.Generator, step: float) -> Iterator[Series]:
     ones = np.ones_like(tl.times)
     yield Series(_family("redis_up", "gauge", ()), "redis_up", dict(REDIS_LABELS), ones)
-    share = model.redis_share(tl.times, tl.epoch, tl.level) + rng.normal(0.0, 0.003, tl.times.shape)
+    base, per_load, growth = REDIS_SHARE
+    days = (tl.times - tl.epoch) / (91 * 86_400)
+    share = base + per_load * tl.level + growth * days + rng.normal(0.0, 0.003, tl.times.shape)
     family = _family("redis_memory_used_bytes", "gauge", ())
     used = np.round(np.minimum(share, 0.6) * catalog.REDIS_MAX_BYTES)
     yield Series(family, family.name, dict(REDIS_LABELS), used)

@@ -176,6 +176,9 @@ def round_trip(status: SandboxStatus) -> dict[str, Any]:
         "prometheus",
         "simulator",
         "alertmanager",
+        "redis",
+        "postgres_exporter",
+        "redis_exporter",
         "kubernetes",
     ]
     return data
@@ -194,6 +197,9 @@ def test_status_of_unused_dir_reports_stopped_and_writes_nothing(tmp_path: Path)
         "prometheus": "stopped",
         "simulator": "stopped",
         "alertmanager": "stopped",
+        "redis": "stopped",
+        "postgres_exporter": "stopped",
+        "redis_exporter": "stopped",
         "kubernetes": "stopped",
     }
     assert status.target_file is None
