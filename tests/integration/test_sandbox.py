@@ -38,7 +38,8 @@ from noa_sandbox.models import SandboxStatus
 
 pytestmark = pytest.mark.integration
 
-SECRET_FILES = ("pg_password", "pg_superuser_password", "s3_access_key_id", "s3_secret_access_key")
+SECRET_FILES = ("pg_password", "pg_superuser_password", "s3_access_key_id", "s3_secret_access_key",
+                "redis_password", "pg_monitor_password")
 
 
 # --------------------------------------------------------------------------- fixtures and helpers
@@ -490,6 +491,9 @@ def test_killed_postgres_is_reported_crashed_and_restarted_with_its_data(
     assert restarted.healthy
     assert restarted.service("postgres").pid != pg_pid
     assert restarted.service("s3").pid == before.service("s3").pid
+    # postgres_exporter follows the new server; Redis is left alone
+    assert restarted.service("postgres_exporter").pid != before.service("postgres_exporter").pid
+    assert restarted.service("redis").pid == before.service("redis").pid
     with connect_ops(state_dir, pg_port(restarted)) as conn:
         row = conn.execute("SELECT count(*) FROM wal_probe").fetchone()
         assert row is not None and row[0] == 5000
