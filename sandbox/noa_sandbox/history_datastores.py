@@ -62,9 +62,7 @@ XACT_PER_S = 3.0
 BLKS_HIT_PER_S = 400.0
 """Transactions and buffer hits per second on ``noa`` at load 1 (the sandbox's own scale: the
 runbooks and the exporter; a hit ratio of 99 %)."""
-REDIS_SHARE = (0.33, 0.05, 0.03)
-"""Used share of ``maxmemory``: base, per unit of load, added over the 91 days (~40 % at the
-end, as the live caches settle)."""
+
 EXPORTER_COMMANDS_PER_S = 2.2
 """Commands redis_exporter's own scrapes add (INFO, CONFIG GET, SLOWLOG, LATENCY… every 5 s)."""
 
@@ -167,9 +165,8 @@ def cache_rates(tl: Timeline) -> dict[str, Array]:
 def _redis(tl: Timeline, rng: np.random.Generator, step: float) -> Iterator[Series]:
     ones = np.ones_like(tl.times)
     yield Series(_family("redis_up", "gauge", ()), "redis_up", dict(REDIS_LABELS), ones)
-    base, per_load, growth = REDIS_SHARE
-    days = (tl.times - tl.epoch) / (91 * 86_400)
-    share = base + per_load * tl.level + growth * days + rng.normal(0.0, 0.003, tl.times.shape)
+    noise = rng.normal(0.0, 0.003, tl.times.shape)
+    share = model.redis_share(tl.times, tl.epoch, tl.level) + noise
     family = _family("redis_memory_used_bytes", "gauge", ())
     used = np.round(np.minimum(share, 0.6) * catalog.REDIS_MAX_BYTES)
     yield Series(family, family.name, dict(REDIS_LABELS), used)
