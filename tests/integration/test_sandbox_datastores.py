@@ -212,3 +212,23 @@ def test_history_holds_the_exporter_series_30_days_ago(project: SandboxStatus) -
     during, day_before = scalar(url, active, middle), scalar(url, active, middle - DAY)
     assert during is not None and day_before is not None
     assert during > 40 > 3 * day_before, (during, day_before)
+
+
+def test_the_exporter_role_only_monitors(project: SandboxStatus) -> None:
+    import psycopg
+
+    creds = load_credentials(project.state_dir / "secrets")
+    assert creds is not None
+    pg_port = int(str(project.service("postgres").endpoint).rsplit(":", 1)[1].split("/")[0])
+    with postgres.connect(pg_port, user=exporters.MONITOR_ROLE,
+                          password=creds.pg_monitor_password, dbname=seed.DATABASE) as conn:
+        row = conn.execute(
+            "SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls,"
+            " pg_has_role(current_user, 'pg_monitor', 'MEMBER') FROM pg_roles"
+            " WHERE rolname = current_user").fetchone()
+        assert row == (False, False, False, False, False, True)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT count(*) FROM users")
+    with pytest.raises(Exception, match="password authentication failed"):
+        postgres.connect(pg_port, user=exporters.MONITOR_ROLE, password="wrong",
+                         dbname=seed.DATABASE)
