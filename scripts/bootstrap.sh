@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bootstrap a machine for NOA Runbooks: a virtualenv with the package and its test tools, and the
-# PostgreSQL, Prometheus and Alertmanager binaries the sandbox runs. Safe to repeat: each step is
-# skipped when done.
+# PostgreSQL, Prometheus, Alertmanager, Redis and exporter binaries the sandbox runs. Safe to
+# repeat: each step is skipped when done.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -62,6 +62,52 @@ elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 else
     say "Prometheus is missing: install it (Debian/Ubuntu:"
     say "  sudo apt-get install -y prometheus prometheus-alertmanager) and run this again."
+    exit 1
+fi
+
+# 2b'. Redis and the data-store exporters (postgres_exporter, redis_exporter) for the sandbox's
+#      NOA Server cache and its PostgreSQL/Redis metrics (Debian packages). As above, no service
+#      may start during the install, and any unit the package enabled is stopped and disabled: the
+#      sandbox runs its own copies on loopback ports, with its own passwords.
+have_datastores() {
+    command -v redis-server >/dev/null && command -v prometheus-postgres-exporter >/dev/null \
+        && command -v prometheus-redis-exporter >/dev/null
+}
+if have_datastores; then
+    say "Redis, postgres_exporter and redis_exporter binaries: present"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "Redis/exporters missing: installing Debian's redis-server, prometheus-postgres-exporter"
+    say "  and prometheus-redis-exporter (apt-get, no service started)…"
+    export DEBIAN_FRONTEND=noninteractive
+    made_policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+        made_policy=1
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends \
+        redis-server prometheus-postgres-exporter prometheus-redis-exporter >/dev/null
+    if [ -n "$made_policy" ]; then
+        rm -f /usr/sbin/policy-rc.d
+        trap - EXIT
+    fi
+    have_datastores || { say "Redis/exporters installed but binaries not found"; exit 1; }
+    if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+        for unit in redis-server prometheus-postgres-exporter prometheus-redis-exporter; do
+            systemctl disable --now "$unit" >/dev/null 2>&1 || true
+        done
+    fi
+    # Without systemd nothing should run; say so if a packaged daemon does anyway.
+    for bin in redis-server prometheus-postgres-exporter prometheus-redis-exporter; do
+        if pids="$(pidof "$bin" 2>/dev/null)"; then
+            say "warning: a system $bin is running (pids $pids);"
+            say "  the sandbox does not use it: stop it with your init system"
+        fi
+    done
+else
+    say "Redis or the exporters are missing: install them (Debian/Ubuntu: sudo apt-get install -y"
+    say "  redis-server prometheus-postgres-exporter prometheus-redis-exporter) and run this again."
     exit 1
 fi
 

@@ -19,6 +19,8 @@ PG_PASSWORD = "pg_password"  # noqa: S105
 PG_SUPERUSER_PASSWORD = "pg_superuser_password"  # noqa: S105
 S3_ACCESS_KEY_ID = "s3_access_key_id"
 S3_SECRET_ACCESS_KEY = "s3_secret_access_key"  # noqa: S105
+REDIS_PASSWORD = "redis_password"  # noqa: S105
+PG_MONITOR_PASSWORD = "pg_monitor_password"  # noqa: S105
 
 _KEY_ID_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -31,6 +33,8 @@ class Credentials:
     pg_superuser_password: str
     s3_access_key_id: str
     s3_secret_access_key: str
+    redis_password: str
+    pg_monitor_password: str
 
     def values(self) -> tuple[str, ...]:
         """Every secret value (for scrubbing text before it is shown)."""
@@ -39,6 +43,8 @@ class Credentials:
             self.pg_superuser_password,
             self.s3_access_key_id,
             self.s3_secret_access_key,
+            self.redis_password,
+            self.pg_monitor_password,
         )
 
     def __repr__(self) -> str:
@@ -51,6 +57,8 @@ def _generators() -> dict[str, str]:
         PG_SUPERUSER_PASSWORD: secrets.token_urlsafe(24),
         S3_ACCESS_KEY_ID: "NOA" + "".join(secrets.choice(_KEY_ID_ALPHABET) for _ in range(17)),
         S3_SECRET_ACCESS_KEY: secrets.token_urlsafe(30),
+        REDIS_PASSWORD: secrets.token_urlsafe(24),
+        PG_MONITOR_PASSWORD: secrets.token_urlsafe(24),
     }
 
 
@@ -72,6 +80,8 @@ def ensure_credentials(secrets_dir: Path) -> Credentials:
         pg_superuser_password=values[PG_SUPERUSER_PASSWORD],
         s3_access_key_id=values[S3_ACCESS_KEY_ID],
         s3_secret_access_key=values[S3_SECRET_ACCESS_KEY],
+        redis_password=values[REDIS_PASSWORD],
+        pg_monitor_password=values[PG_MONITOR_PASSWORD],
     )
 
 
@@ -83,6 +93,8 @@ def load_credentials(secrets_dir: Path) -> Credentials | None:
             pg_superuser_password=read_secret(secrets_dir, PG_SUPERUSER_PASSWORD),
             s3_access_key_id=read_secret(secrets_dir, S3_ACCESS_KEY_ID),
             s3_secret_access_key=read_secret(secrets_dir, S3_SECRET_ACCESS_KEY),
+            redis_password=read_secret(secrets_dir, REDIS_PASSWORD),
+            pg_monitor_password=read_secret(secrets_dir, PG_MONITOR_PASSWORD),
         )
     except PreconditionFailed:
         return None

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from noa_lib.errors import Unavailable
+from noa_sandbox import history_datastores
 from noa_sandbox.history_series import Series, Timeline, generate
 from noa_sandbox.simulator import catalog
 from noa_sandbox.simulator.scenarios import SCENARIOS, Effects
@@ -178,6 +179,7 @@ def backfill(
     started = time.monotonic()
     timeline, incidents, deployments = plan(time.time() if now is None else now)
     series = list(generate(timeline, np.random.default_rng(int(timeline.epoch) + 1)))
+    series += history_datastores.generate(timeline, np.random.default_rng(int(timeline.epoch) + 2))
     samples = sum(int(np.isfinite(s.values).sum()) for s in series)
     say(f"backfilling {DAYS} days of history ({len(series)} series, {samples:,} samples)…")
     shutil.rmtree(work_dir, ignore_errors=True)

@@ -2,9 +2,10 @@
 
 The set is reduced to keep the backfill fast: HTTP requests and latency histograms per *service*
 (labels ``service``, ``status``/``le``, ``version`` — no ``pod``, ``endpoint`` or ``method``),
-resources per pod (CPU, memory, disk, DB pool), queues, caches, Redis memory and AI-provider
-calls (ok and error) and cost. Latency histograms keep the buckets in :data:`HISTORY_BUCKETS`.
-Not backfilled: pod restarts, Redis commands, AI latency histograms and circuit breakers.
+resources per pod (CPU, memory, disk, DB pool), queues, caches and AI-provider calls (ok and
+error) and cost (Redis and PostgreSQL: :mod:`noa_sandbox.history_datastores`). Latency
+histograms keep the buckets in :data:`HISTORY_BUCKETS`.
+Not backfilled: pod restarts, AI latency histograms and circuit breakers.
 Every series carries ``job="noa-server"``, ``instance="noa-server"`` and ``namespace="noa"``,
 like the live scrape.
 """
@@ -248,13 +249,6 @@ def _shared(tl: Timeline, rng: np.random.Generator, step: float) -> Iterator[Ser
             share = ratio if hit else 1.0 - ratio
             values = _counter(api_rps * per_request * share, step)
             yield Series(family, name, {**common, "cache": cache}, values)
-    used = model.redis_share(tl.times, tl.epoch, tl.level) + rng.normal(0.0, 0.003, tl.times.shape)
-    family = _family("noa_redis_memory_used_bytes")
-    yield Series(family, family.name, dict(common), np.round(used * catalog.REDIS_MAX_BYTES))
-    family = _family("noa_redis_memory_max_bytes")
-    yield Series(
-        family, family.name, dict(common), np.full_like(tl.times, float(catalog.REDIS_MAX_BYTES))
-    )
     yield from _ai(tl, step)
 
 

@@ -7,7 +7,8 @@
       target.toml         the published ``sandbox`` target (only while services run)
       .lock               fcntl lock guarding up/down
       secrets/            generated passwords and keys (0700; files 0600)
-      logs/               <service>.log (postgres, s3, prometheus, simulator, alertmanager)
+      logs/               <service>.log (postgres, s3, prometheus, simulator, alertmanager,
+                          redis, postgres_exporter, redis_exporter, kubernetes)
       pg/data/            the PostgreSQL cluster (owned by ``postgres`` when run as root)
       pg/run/             its unix socket
       pg/tools/           wal-push (archive_command: WAL to the S3 backup bucket) + its S3 key
@@ -15,6 +16,9 @@
       prometheus/         prometheus.yml, rules/ (checked copy of alerts.yml), data/ (TSDB)
       alertmanager/       alertmanager.yml and its data (only with --with-alertmanager)
       simulator/world.json  what the simulated NOA Server does (scenario, pods, releases)
+      redis/              redis.conf (0600: holds the password), endpoint.json (its port, for
+                          the simulator's caches); 0700, no persistence files
+      exporters/          working directory of postgres_exporter and redis_exporter
       kube/               the Kubernetes API: store.json (objects), tokens.json (0600),
                           kubeconfig (0600), requests.jsonl (request log)
 """

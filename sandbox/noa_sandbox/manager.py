@@ -15,6 +15,7 @@ from pathlib import Path
 from noa_lib.clients import pgserver
 from noa_lib.errors import NoaError, PreconditionFailed, Unavailable
 from noa_sandbox import (
+    datastores,
     kubernetes,
     monitoring,
     postgres,
@@ -147,7 +148,7 @@ def down(state_dir: Path | None = None, *, progress: Progress | None = None) -> 
         pg = state.postgres
         kube = state.kubernetes
         if not (s3.wanted or pg.wanted or _alive(s3) or _alive(pg) or monitoring.wanted(state)
-                or kube.wanted or _alive(kube)):
+                or kube.wanted or _alive(kube) or datastores.wanted(state)):
             say("sandbox is not running")
             return _observe(layout, state)
         if _alive(kube) and kube.pid is not None:
@@ -159,6 +160,8 @@ def down(state_dir: Path | None = None, *, progress: Progress | None = None) -> 
                 "kubernetes", replace(kube, pid=None, pid_start=None, wanted=False)
             )
         state, monitoring_survivors = monitoring.stop(state, say)
+        state, datastore_survivors = datastores.stop(state, say)
+        monitoring_survivors += datastore_survivors
         # PostgreSQL first: its shutdown checkpoint archives the last WAL segment to S3
         if _alive(pg):
             say("stopping PostgreSQL…")
@@ -207,6 +210,7 @@ def _prepare(layout: Layout) -> Credentials:
     pgserver.find_binaries()  # fail early with the install hint
     seaweed.find_weed()
     walarchive.check_tools()
+    datastores.check_binaries()
     postgres.validate_location(layout)
     pgserver.check_traversable(layout.root, pgserver.run_as())
     layout.logs_dir.mkdir(mode=0o755, exist_ok=True)
@@ -253,6 +257,7 @@ def _start_all(
             save_state(layout.state_file, state)
         say(f"PostgreSQL ready on {processes.LOOPBACK}:{pg_port}")
         _reconcile_archiving(layout, state, creds, say)  # S3 may have moved while PG ran
+        state = datastores.start(layout, state, creds, say, started)  # Redis before simulator
         state = monitoring.start(layout, state, opts, pending, say)
         if current.service("kubernetes").state != "running":
             started.append("kubernetes")
@@ -263,6 +268,7 @@ def _start_all(
     except BaseException:
         pending.abandon()
         target.withdraw(layout.target_file)
+        state, _ = datastores.stop(state, say, only=started)
         if "kubernetes" in started and state.kubernetes.pid is not None:
             processes.terminate_group(state.kubernetes.pid, state.kubernetes.pid_start)
             state = state.with_service("kubernetes", replace(state.kubernetes, wanted=False))
@@ -447,6 +453,8 @@ def _observe(layout: Layout, state: SandboxState) -> SandboxStatus:
         ),
         *(_observe_monitoring(layout, state, obs, secret_values)
           for obs in monitoring.observe(state)),
+        *(_observe_one(obs.name, obs.record, obs.port, obs.endpoint, layout.log(obs.name),
+                       secret_values) for obs in datastores.observe(state)),
         _observe_one(
             "kubernetes",
             state.kubernetes,

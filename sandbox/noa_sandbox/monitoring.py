@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from noa_lib.errors import PreconditionFailed
-from noa_sandbox import alertmanager, history, processes, prometheus
+from noa_sandbox import alertmanager, datastores, history, processes, prometheus
 from noa_sandbox.layout import Layout
 from noa_sandbox.simulator import service as simulator
 from noa_sandbox.simulator.spec import WorldSpec, default_spec, read_spec, update_spec
@@ -265,6 +265,7 @@ def _start_or_reload_prometheus(
         alertmanager_port=am.port if opts.alertmanager else None,
         rule_files=rules,
         rules_digest=digest,
+        extra_scrape_configs=datastores.scrape_configs(state),
     )
     changed = prometheus.write_config(layout, text)
     if running:

@@ -131,8 +131,10 @@ def render_config(
     alertmanager_port: int | None,
     rule_files: list[Path],
     rules_digest: str = "",
+    extra_scrape_configs: list[dict[str, object]] | None = None,
 ) -> str:
-    """The ``prometheus.yml`` text. ``rules_digest`` (a comment) makes a rules change visible."""
+    """The ``prometheus.yml`` text. ``rules_digest`` (a comment) makes a rules change visible;
+    ``extra_scrape_configs`` are appended jobs (the data-store exporters)."""
     config: dict[str, object] = {
         "global": {
             "scrape_interval": SCRAPE_INTERVAL,
@@ -157,6 +159,7 @@ def render_config(
             },
         ],
     }
+    config["scrape_configs"].extend(extra_scrape_configs or ())  # type: ignore[attr-defined]
     if alertmanager_port is not None:
         target = f"{processes.LOOPBACK}:{alertmanager_port}"
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [target]}]}]}

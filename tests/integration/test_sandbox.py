@@ -38,7 +38,8 @@ from noa_sandbox.models import SandboxStatus
 
 pytestmark = pytest.mark.integration
 
-SECRET_FILES = ("pg_password", "pg_superuser_password", "s3_access_key_id", "s3_secret_access_key")
+SECRET_FILES = ("pg_password", "pg_superuser_password", "s3_access_key_id", "s3_secret_access_key",
+                "redis_password", "pg_monitor_password")
 
 
 # --------------------------------------------------------------------------- fixtures and helpers
@@ -176,6 +177,9 @@ def round_trip(status: SandboxStatus) -> dict[str, Any]:
         "prometheus",
         "simulator",
         "alertmanager",
+        "redis",
+        "postgres_exporter",
+        "redis_exporter",
         "kubernetes",
     ]
     return data
@@ -194,6 +198,9 @@ def test_status_of_unused_dir_reports_stopped_and_writes_nothing(tmp_path: Path)
         "prometheus": "stopped",
         "simulator": "stopped",
         "alertmanager": "stopped",
+        "redis": "stopped",
+        "postgres_exporter": "stopped",
+        "redis_exporter": "stopped",
         "kubernetes": "stopped",
     }
     assert status.target_file is None
@@ -484,6 +491,9 @@ def test_killed_postgres_is_reported_crashed_and_restarted_with_its_data(
     assert restarted.healthy
     assert restarted.service("postgres").pid != pg_pid
     assert restarted.service("s3").pid == before.service("s3").pid
+    # postgres_exporter follows the new server; Redis is left alone
+    assert restarted.service("postgres_exporter").pid != before.service("postgres_exporter").pid
+    assert restarted.service("redis").pid == before.service("redis").pid
     with connect_ops(state_dir, pg_port(restarted)) as conn:
         row = conn.execute("SELECT count(*) FROM wal_probe").fetchone()
         assert row is not None and row[0] == 5000

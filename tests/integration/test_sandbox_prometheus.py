@@ -385,6 +385,41 @@ def test_killed_simulator_is_crashed_then_restarted_and_scraped_again(
     eventually(lambda: scalar(url, 'up{job="noa-server"}') == 1.0, 15, "scrape recovery")
 
 
+def test_killed_redis_is_crashed_then_restarted_and_the_caches_recover(
+    private: dict[str, Any],
+) -> None:
+    state_dir: Path = private["state_dir"]
+    before = sandbox.status(state_dir)
+    rds, exporter = before.service("redis"), before.service("redis_exporter")
+    assert rds.pid is not None and exporter.pid is not None
+    url = prom_url(before)
+    os.kill(rds.pid, signal.SIGKILL)
+    assert processes.wait_for(lambda: processes.process_start_time(rds.pid) is None, timeout=10)
+    crashed = sandbox.status(state_dir)
+    assert crashed.service("redis").state == "crashed" and not crashed.healthy
+    eventually(lambda: scalar(url, "redis_up") == 0.0, 20, "redis_up 0 while Redis is down")
+    misses = 'sum(noa_cache_misses_total{namespace="noa"})'
+    hits = 'sum(noa_cache_hits_total{namespace="noa"})'
+    hits_down = scalar(url, hits)
+    time.sleep(4)  # the simulator keeps serving, every lookup a miss
+    assert sandbox.status(state_dir).service("simulator").state == "running"
+    assert scalar(url, hits) == hits_down and (scalar(url, misses) or 0) > 0
+    log = (state_dir / "logs" / "simulator.log").read_text()
+    assert log.count("Redis unreachable") == 1
+    lines: list[str] = []
+    restarted = sandbox.up(state_dir, progress=lines.append)
+    assert restarted.healthy and any("redis crashed" in line for line in lines)
+    assert restarted.service("redis").pid != rds.pid
+    assert restarted.service("redis").endpoint == rds.endpoint  # same port kept
+    assert restarted.service("redis_exporter").pid != exporter.pid  # pointed at the new server
+    assert restarted.service("simulator").pid == before.service("simulator").pid
+    eventually(lambda: scalar(url, "redis_up") == 1.0, 20, "redis_up 1 again")
+    eventually(lambda: (scalar(url, hits) or 0) > (hits_down or 0), 30, "cache hits again")
+    share = "redis_memory_used_bytes / redis_memory_max_bytes"
+    eventually(lambda: (scalar(url, share) or 0) > 0.25, 40, "the caches refilled")
+    assert "Redis answers again" in (state_dir / "logs" / "simulator.log").read_text()
+
+
 def test_killed_prometheus_is_restarted_with_its_history(private: dict[str, Any]) -> None:
     state_dir: Path = private["state_dir"]
     before = sandbox.status(state_dir)
@@ -442,7 +477,9 @@ def test_down_leaves_no_process_running(private: dict[str, Any]) -> None:
     running = sandbox.status(state_dir)
     assert running.healthy and running.service("alertmanager").state == "running"
     pids = [s.pid for s in running.services if s.pid is not None]
-    assert len(pids) == 6  # PostgreSQL, S3, Prometheus, simulator, Alertmanager, Kubernetes API
+    # PostgreSQL, S3, Prometheus, simulator, Alertmanager, Redis, postgres_exporter,
+    # redis_exporter, Kubernetes API
+    assert len(pids) == 9
     endpoints = [s.endpoint for s in running.services[2:] if s.endpoint]
     stopped = sandbox.down(state_dir)
     assert {s.state for s in stopped.services} == {"stopped"}

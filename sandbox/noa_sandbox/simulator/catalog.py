@@ -112,8 +112,10 @@ DISK_CAPACITY = {"api": 20 * GIB, "worker": 50 * GIB, "web": 10 * GIB}
 
 CACHES = {"session": (2.5, 0.92), "api_response": (1.2, 0.74)}
 """Cache name -> (lookups per API request, hit ratio)."""
-REDIS_MAX_BYTES = 2 * GIB
+REDIS_MAX_BYTES = 256 * MIB
+"""``maxmemory`` of the sandbox Redis holding the caches."""
 REDIS_COMMANDS = ("get", "set", "del", "expire")
+"""The commands the caches send (see :mod:`.cache`)."""
 
 QUEUES = {"default": (15.0, 55.0), "ai": (5.0, 30.0), "email": (0.0, 12.0)}
 """Queue name -> (depth when idle, added depth at load 1)."""

@@ -27,6 +27,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from noa_sandbox.simulator import catalog
+from noa_sandbox.simulator.cache import RedisCaches
 from noa_sandbox.simulator.families import FAMILIES
 from noa_sandbox.simulator.spec import WorldSpec, read_spec
 from noa_sandbox.simulator.world import World
@@ -96,8 +97,18 @@ class SpecWatcher:
             return None
 
 
-def run(port: int, spec_path: Path, *, host: str = "127.0.0.1", tick: float = TICK_S) -> int:
-    """Serve ``/metrics`` on ``host:port`` until signalled; returns the exit code."""
+def run(
+    port: int,
+    spec_path: Path,
+    *,
+    host: str = "127.0.0.1",
+    tick: float = TICK_S,
+    caches: RedisCaches | None = None,
+) -> int:
+    """Serve ``/metrics`` on ``host:port`` until signalled; returns the exit code.
+
+    ``caches`` sends the cache lookups to Redis; without it hits follow the catalogue's ratios.
+    """
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -107,7 +118,8 @@ def run(port: int, spec_path: Path, *, host: str = "127.0.0.1", tick: float = TI
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     watcher = SpecWatcher(spec_path)
-    world = World(watcher.poll() or read_spec(spec_path))
+    first = watcher.poll() or read_spec(spec_path)
+    world = World(first) if caches is None else World(first, caches=caches.lookups)
     now = time.time()
     world.step(now, tick)
     registry = CollectorRegistry(auto_describe=False)

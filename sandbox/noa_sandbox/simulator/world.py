@@ -12,9 +12,11 @@ from __future__ import annotations
 import math
 import random
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from noa_sandbox.simulator import catalog, model
+from noa_sandbox.simulator.cache import Counts, model_counts, whole
 from noa_sandbox.simulator.catalog import Pod
 from noa_sandbox.simulator.scenarios import SCENARIOS, Effects
 from noa_sandbox.simulator.spec import WorldSpec
@@ -66,7 +68,16 @@ def _cdf(bound: float, median: float, sigma: float = catalog.LATENCY_SIGMA) -> f
 class World:
     """The simulated NOA Server at the current time. Thread-safe (one lock)."""
 
-    def __init__(self, spec: WorldSpec, *, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        spec: WorldSpec,
+        *,
+        seed: int | None = None,
+        caches: Callable[[Mapping[str, int]], Counts] = model_counts,
+    ) -> None:
+        """``caches`` answers each tick's cache lookups (hits, misses per cache): the real Redis
+        traffic of :class:`~.cache.RedisCaches` in the simulator, the hit ratios by default."""
+        self._caches = caches
         self._lock = threading.Lock()
         self._rng = random.Random(seed)  # noqa: S311 - simulation noise, not secrets
         self.spec = spec
@@ -224,17 +235,13 @@ class World:
     def _step_shared(self, now: float, dt: float, level: float) -> None:
         effects = SCENARIOS[self.spec.scenario].effects
         api_rps = sum(model.endpoint_rps(e, level) for e in catalog.endpoints_of("api"))
-        lookups_total = 0.0
-        for cache, (per_request, hit_ratio) in catalog.CACHES.items():
-            lookups = self._jitter(api_rps * per_request * dt)
-            lookups_total += lookups
-            self._add("noa_cache_hits_total", (cache,), lookups * hit_ratio)
-            self._add("noa_cache_misses_total", (cache,), lookups * (1.0 - hit_ratio))
-        for command, per_lookup in zip(catalog.REDIS_COMMANDS, (1.0, 0.2, 0.03, 0.15), strict=True):
-            self._add("noa_redis_commands_total", (command,), lookups_total * per_lookup)
-        used = model.redis_share(now, self.spec.epoch, level) + self._rng.gauss(0.0, 0.003)
-        self._set("noa_redis_memory_used_bytes", (), float(round(used * catalog.REDIS_MAX_BYTES)))
-        self._set("noa_redis_memory_max_bytes", (), float(catalog.REDIS_MAX_BYTES))
+        lookups = {
+            cache: whole(self._jitter(api_rps * per_request * dt), self._rng)
+            for cache, (per_request, _) in catalog.CACHES.items()
+        }
+        for cache, (hits, misses) in self._caches(lookups).items():
+            self._add("noa_cache_hits_total", (cache,), float(hits))
+            self._add("noa_cache_misses_total", (cache,), float(misses))
         for queue in catalog.QUEUES:
             depth = self._jitter(model.queue_depth(queue, level), 0.15)
             if effects.backlog_queue == queue:
