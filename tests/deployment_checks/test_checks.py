@@ -11,8 +11,9 @@ import pytest
 
 from deployment_checks.conftest import KubeStack
 from noa_lib.errors import ParameterError, StepFailed
-from noa_lib.ops.deploy.checklist import DeployEvidence, pre_deployment_checklist, require_go
+from noa_lib.ops.deploy.checklist import pre_deployment_checklist, require_go
 from noa_lib.ops.deploy.checklist_items import HUMAN_ITEMS
+from noa_lib.ops.deploy.evidence import DeployEvidence
 from noa_lib.ops.deploy.verification import post_deployment_verification
 from noa_lib.ops.findings import Status, require_ok
 from noa_lib.ops.logs.investigate import investigate_logs
