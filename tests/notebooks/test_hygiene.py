@@ -1,4 +1,5 @@
-"""Every runbook notebook is clean source that follows the house conventions (DESIGN.md)."""
+"""Every runbook notebook is clean source that follows the house conventions (docs/ARCHITECTURE.md,
+section Notebooks)."""
 
 from __future__ import annotations
 
