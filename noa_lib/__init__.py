@@ -108,6 +108,7 @@ _LAZY: dict[str, str] = {
     "require_go": "noa_lib.ops.deploy.checklist",
     "checklist_table": "noa_lib.show.deploy_checks",
     "verdict_banner": "noa_lib.show.deploy_checks",
+    "show_deploy_evidence": "noa_lib.show.deploy_checks",
     "post_deployment_verification": "noa_lib.ops.deploy.verification",
     # not in the TYPE_CHECKING block (records layer, see backup_history)
     "deploy_evidence": "noa_lib.records.deploy_evidence",
@@ -153,6 +154,7 @@ _LAZY: dict[str, str] = {
     "findings_table": "noa_lib.show.findings",
     "target_table": "noa_lib.show.targets",
     "show_plan": "noa_lib.show.plans",
+    "show_applied": "noa_lib.show.plans",
     "record_outcome": "noa_lib.show.outcome",
     "retention_table": "noa_lib.show.retention",
     "gaps_frame": "noa_lib.show.retention",
@@ -246,7 +248,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.show.backups import backups_table, drill_table
     from noa_lib.show.charts import backup_history_chart
     from noa_lib.show.dashboards import dashboard_chart
-    from noa_lib.show.deploy_checks import checklist_table, verdict_banner
+    from noa_lib.show.deploy_checks import checklist_table, show_deploy_evidence, verdict_banner
     from noa_lib.show.findings import findings_table
     from noa_lib.show.logs import log_timeline, log_timeline_chart, patterns_table, sources_frame
     from noa_lib.show.monitoring import (
@@ -256,7 +258,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         show_scrape_targets,
     )
     from noa_lib.show.outcome import record_outcome
-    from noa_lib.show.plans import show_plan
+    from noa_lib.show.plans import show_applied, show_plan
     from noa_lib.show.retention import gaps_frame, retention_table
     from noa_lib.show.rollouts import (
         analyses_table,

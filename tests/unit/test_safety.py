@@ -5,7 +5,7 @@ import pytest
 from noa_lib.config import Target
 from noa_lib.errors import UnsafeActionRefused
 from noa_lib.ops.safety import Change, Plan, apply_plan
-from noa_lib.show.plans import show_plan
+from noa_lib.show.plans import show_applied, show_plan
 
 
 def make_plan(target: Target, calls: list[int]) -> Plan:
@@ -90,3 +90,17 @@ def test_dry_run_on_protected_target_needs_no_confirm_and_says_what_applying_nee
     doc = " ".join((apply_plan.__doc__ or "").split())
     assert "A dry run (the default) performs nothing and checks no confirmation" in doc
     assert "also for dry runs" not in doc
+
+
+def test_plan_and_applied_views_say_what_applying_needs():
+    prod = Target("prod", protected=True)
+    dry = show_plan(make_plan(prod, []), dry_run=True)
+    assert "set dry_run=False and confirm='prod' to apply" in repr(dry)
+    assert "confirm" not in repr(show_plan(make_plan(Target("dev"), []), dry_run=True))
+    calls: list[int] = []
+    shown = show_applied(apply_plan(make_plan(prod, calls)))
+    assert repr(shown).startswith("DRY RUN") and "result" not in repr(shown)
+    done = show_applied(apply_plan(make_plan(Target("dev"), calls), dry_run=False))
+    assert repr(done).splitlines() == ["applied: scale deployment noa/api on dev: 1 change(s)",
+                                       "  result: 'scaled'"]
+    assert "<pre>&#x27;scaled&#x27;</pre>" in done._repr_html_()

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from noa_lib.ops.alert_history import ActiveAlert, AlertEpisode, AlertHistory
 from noa_lib.ops.alert_triage import RecentRollout, TriageResult, rollback_finding
+from noa_lib.ops.deploy.evidence import DeployEvidence
 from noa_lib.ops.monitoring_stack import RuleState, ScrapeTarget, StackHealth
+from noa_lib.show.deploy_checks import EVIDENCE_COLUMNS, show_deploy_evidence
 from noa_lib.show.monitoring import (
     ACTIVE_COLUMNS,
     EPISODE_COLUMNS,
@@ -85,6 +87,18 @@ def test_triage_tables_keep_their_shape_when_nothing_was_read():
     assert show_triage_rollouts(bare).empty
     assert list(show_triage_long_queries(bare).columns)[:3] == ["pid", "user", "database"]
     assert list(show_triage_connections(bare).columns) == ["database", "state", "connections"]
+
+
+def test_deploy_evidence_table():
+    evidence = DeployEvidence(last_backup=(T0, "b1"), open_incidents=("i9 (P1)",),
+                              incidents_since=T0 - timedelta(days=3), source="index")
+    frame = show_deploy_evidence(evidence)
+    assert list(frame.columns) == EVIDENCE_COLUMNS
+    assert frame.values.tolist() == [
+        ["last backup", "2026-11-27 01:00 UTC", "b1"],
+        ["last validated backup", "none found", ""],
+        ["open P0/P1 incident", "since 2026-11-24 01:00 UTC", "i9 (P1)"],
+    ]
 
 
 def _imports_pandas(path: Path) -> bool:
