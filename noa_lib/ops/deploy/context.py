@@ -34,6 +34,16 @@ def kube_settings(target: Target) -> KubernetesSettings:
     return target.kubernetes
 
 
+def namespace_for(target: Target, namespace: str = "") -> str:
+    """``namespace``, or the target's configured one when empty (only then is a ``[kubernetes]``
+    section needed: a database hand-off names its namespace without talking to Kubernetes).
+
+    Raises:
+        ConfigError: ``namespace`` is empty and the target has no ``[kubernetes]`` section.
+    """
+    return namespace or kube_settings(target).namespace
+
+
 def kube_context(target: Target, namespace: str = "") -> KubeContext:
     """The context for ``target`` in ``namespace`` (default: the target's configured one).
 
@@ -44,4 +54,4 @@ def kube_context(target: Target, namespace: str = "") -> KubeContext:
     return KubeContext(target, settings, namespace or settings.namespace)
 
 
-__all__ = ["KubeContext", "kube_context", "kube_settings"]
+__all__ = ["KubeContext", "kube_context", "kube_settings", "namespace_for"]

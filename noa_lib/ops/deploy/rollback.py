@@ -16,7 +16,7 @@ from noa_lib.errors import ClientError, ParameterError
 from noa_lib.ops.deploy import params
 from noa_lib.ops.deploy.analysis import analysis_spec, run_analysis
 from noa_lib.ops.deploy.configmaps import ConfigVersion, config_history, config_restore_plan
-from noa_lib.ops.deploy.context import kube_context
+from noa_lib.ops.deploy.context import namespace_for
 from noa_lib.ops.deploy.db_rollback import DatabaseRollback, DeployRecord, database_rollback
 from noa_lib.ops.deploy.revisions import Revision, pick_revision, revision_history, undo_plan
 from noa_lib.ops.deploy.rollout import RolloutWatch, watch_rollout
@@ -55,8 +55,7 @@ def plan_rollback(target: Target, *, what: str, deployment: str, namespace: str 
     if what not in WHATS:
         raise ParameterError(f"what={what!r} is not one of {', '.join(WHATS)}", name="what",
                              accepted=", ".join(WHATS))
-    kc = kube_context(target, namespace)
-    ns = kc.namespace
+    ns = namespace_for(target, namespace)
     params.workload(ns, deployment)
     params.whole(to_revision, "to_revision")
     params.whole(config_revision, "config_revision")
