@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 help:
 	@echo "make demo        run the main job: a runbook against the local sandbox, record in reports/"
 	@echo "make test        run the whole test suite (starts the sandbox; executes every notebook)"
-	@echo "make lint        ruff, mypy --strict, import contracts"
+	@echo "make lint        ruff (library, tests, notebooks: check + format), mypy --strict, import contracts"
 	@echo "make bench       records-index benchmark (ratios against a baseline from the same run)"
 	@echo "make bench-all   also alert triage latency and 1 GB backup/restore (~15 min)"
 	@echo "make jupyter     JupyterLab on the notebooks, for stepping through a runbook"
@@ -43,7 +43,8 @@ test-fast: bootstrap
 	$(PY) -m pytest tests/unit
 
 lint: bootstrap
-	$(VENV)/bin/ruff check noa_lib sandbox tests bench
+	$(VENV)/bin/ruff check noa_lib sandbox tests bench notebooks
+	$(VENV)/bin/ruff format --check notebooks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

@@ -91,6 +91,13 @@ _LAZY: dict[str, str] = {
     "check_coverage": "noa_lib.ops.coverage",
     "dashboard_chart": "noa_lib.show.dashboards",
     "next_runbooks_table": "noa_lib.show.triage",
+    "show_triage_rollouts": "noa_lib.show.triage",
+    "show_triage_long_queries": "noa_lib.show.triage",
+    "show_triage_connections": "noa_lib.show.triage",
+    "show_scrape_targets": "noa_lib.show.monitoring",
+    "show_rules": "noa_lib.show.monitoring",
+    "show_alert_episodes": "noa_lib.show.monitoring",
+    "show_active_alerts": "noa_lib.show.monitoring",
     # deployment: canary analysis, names
     "analysis_spec": "noa_lib.ops.deploy.analysis",
     "default_metrics": "noa_lib.ops.deploy.analysis",
@@ -102,6 +109,7 @@ _LAZY: dict[str, str] = {
     "require_go": "noa_lib.ops.deploy.checklist",
     "checklist_table": "noa_lib.show.deploy_checks",
     "verdict_banner": "noa_lib.show.deploy_checks",
+    "show_deploy_evidence": "noa_lib.show.deploy_checks",
     "post_deployment_verification": "noa_lib.ops.deploy.verification",
     # not in the TYPE_CHECKING block (records layer, see backup_history)
     "deploy_evidence": "noa_lib.records.deploy_evidence",
@@ -110,6 +118,7 @@ _LAZY: dict[str, str] = {
     "patterns_table": "noa_lib.show.logs",
     "log_timeline_chart": "noa_lib.show.logs",
     "sources_frame": "noa_lib.show.logs",
+    "log_timeline": "noa_lib.show.logs",
     # deployment: rolling update, rollback, canary, blue-green (H3)
     "image_change": "noa_lib.ops.deploy.rollout",
     "watch_rollout": "noa_lib.ops.deploy.rollout",
@@ -146,6 +155,7 @@ _LAZY: dict[str, str] = {
     "findings_table": "noa_lib.show.findings",
     "target_table": "noa_lib.show.targets",
     "show_plan": "noa_lib.show.plans",
+    "show_applied": "noa_lib.show.plans",
     "record_outcome": "noa_lib.show.outcome",
     "retention_table": "noa_lib.show.retention",
     "gaps_frame": "noa_lib.show.retention",
@@ -240,11 +250,17 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.show.backups import backups_table, drill_table
     from noa_lib.show.charts import backup_history_chart
     from noa_lib.show.dashboards import dashboard_chart
-    from noa_lib.show.deploy_checks import checklist_table, verdict_banner
+    from noa_lib.show.deploy_checks import checklist_table, show_deploy_evidence, verdict_banner
     from noa_lib.show.findings import findings_table
-    from noa_lib.show.logs import log_timeline_chart, patterns_table, sources_frame
+    from noa_lib.show.logs import log_timeline, log_timeline_chart, patterns_table, sources_frame
+    from noa_lib.show.monitoring import (
+        show_active_alerts,
+        show_alert_episodes,
+        show_rules,
+        show_scrape_targets,
+    )
     from noa_lib.show.outcome import record_outcome
-    from noa_lib.show.plans import show_plan
+    from noa_lib.show.plans import show_applied, show_plan
     from noa_lib.show.retention import gaps_frame, retention_table
     from noa_lib.show.rollouts import (
         analyses_table,
@@ -259,4 +275,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         traffic_table,
     )
     from noa_lib.show.targets import target_table
-    from noa_lib.show.triage import next_runbooks_table
+    from noa_lib.show.triage import (
+        next_runbooks_table,
+        show_triage_connections,
+        show_triage_long_queries,
+        show_triage_rollouts,
+    )

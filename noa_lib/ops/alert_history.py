@@ -3,7 +3,8 @@
 History comes from Prometheus' own ``ALERTS{alertstate="firing"}`` series over the window, cut into
 episodes (start, last seen, duration); the present from ``/api/v1/alerts`` and, when the target
 configures one, Alertmanager's ``/api/v2/alerts`` (which also says what is silenced). Backend
-problems become findings, never exceptions.
+problems become findings, never exceptions. The result is typed rows; ``noa_lib.show.alerts``
+turns them into tables.
 """
 
 from __future__ import annotations
@@ -23,21 +24,45 @@ if TYPE_CHECKING:
     import pandas as pd
 
 HISTORY_PROMQL = 'ALERTS{alertstate="firing"}'
-EPISODE_COLUMNS = ["alertname", "severity", "labels", "started", "last_seen", "minutes",
-                   "firing_now"]
-ACTIVE_COLUMNS = ["source", "alertname", "severity", "state", "since", "labels"]
 _HIDDEN = {"__name__", "alertname", "alertstate", "severity"}
 
 
 @dataclass(frozen=True)
+class AlertEpisode:
+    """One uninterrupted stretch during which an alert fired (``labels``: the other labels as
+    ``{k="v", …}``; ``minutes`` counts the last step too)."""
+
+    alertname: str
+    severity: str
+    labels: str
+    started: datetime
+    last_seen: datetime
+    minutes: float
+    firing_now: bool
+
+
+@dataclass(frozen=True)
+class ActiveAlert:
+    """An alert pending or firing now, as ``source`` (``prometheus`` or ``alertmanager``) holds
+    it; ``since`` is the source's own timestamp text."""
+
+    source: str
+    alertname: str
+    severity: str
+    state: str
+    since: str
+    labels: str
+
+
+@dataclass(frozen=True)
 class AlertHistory:
-    """``episodes``: one row per firing episode in the window (:data:`EPISODE_COLUMNS`);
-    ``active``: alerts pending/firing now in Prometheus and held by Alertmanager
-    (:data:`ACTIVE_COLUMNS`); ``findings``: the summary and any backend problem."""
+    """``episodes``: the firing episodes in the window, oldest first; ``active``: alerts
+    pending/firing now in Prometheus and held by Alertmanager; ``findings``: the summary and
+    any backend problem."""
 
     findings: list[Finding]
-    episodes: pd.DataFrame = field(compare=False)
-    active: pd.DataFrame = field(compare=False)
+    episodes: tuple[AlertEpisode, ...] = ()
+    active: tuple[ActiveAlert, ...] = ()
     figures: dict[str, int] = field(default_factory=dict)
 
 
@@ -53,15 +78,10 @@ def recent_alerts(target: Target, *, window: str = "24h", end: datetime | None =
     Raises:
         ParameterError: ``window`` is not a duration.
     """
-    import pandas as pd
-
     seconds = parse_duration(window)
     finish = (end or datetime.now(UTC)).replace(microsecond=0)
-    empty_ep = pd.DataFrame(columns=EPISODE_COLUMNS)
-    empty_active = pd.DataFrame(columns=ACTIVE_COLUMNS)
     if target.prometheus is None:
-        missing = metrics.not_configured(target, "alerts in window")
-        return AlertHistory([missing], empty_ep, empty_active)
+        return AlertHistory([metrics.not_configured(target, "alerts in window")])
     step = max(60.0, 60.0 * math.ceil(seconds / 5000 / 60))
     start = finish - timedelta(seconds=seconds)
     evidence = {"promql": HISTORY_PROMQL, "window": window, "at": metrics.iso(finish),
@@ -69,8 +89,7 @@ def recent_alerts(target: Target, *, window: str = "24h", end: datetime | None =
     try:
         prom = metrics.connect(target).client
     except ConfigError as exc:
-        return AlertHistory([Finding("alerts in window", Status.UNREACHABLE, str(exc))],
-                            empty_ep, empty_active)
+        return AlertHistory([Finding("alerts in window", Status.UNREACHABLE, str(exc))])
     try:
         from noa_lib.clients import prometheus
 
@@ -78,28 +97,27 @@ def recent_alerts(target: Target, *, window: str = "24h", end: datetime | None =
         now_alerts = prometheus.alerts(prom)
     except ClientError as exc:
         down = metrics.failure_finding("alerts in window", exc, evidence)
-        return AlertHistory([down, _alertmanager(target, [])], empty_ep, empty_active)
+        return AlertHistory([down, _alertmanager(target, [])])
     finally:
         prom.close()
     episodes = _episodes(frame, step, finish)
     active_rows = [_prom_row(a) for a in now_alerts]
-    am_rows: list[dict[str, Any]] = []
+    am_rows: list[ActiveAlert] = []
     am_finding = _alertmanager(target, am_rows)
-    active = pd.DataFrame(active_rows + am_rows, columns=ACTIVE_COLUMNS)
     summary = _summary(episodes, active_rows, window, evidence)
     figures = {
         "alert_episodes": len(episodes),
-        "alerts_firing_now": sum(1 for r in active_rows if r["state"] == "firing"),
+        "alerts_firing_now": sum(1 for r in active_rows if r.state == "firing"),
     }
-    return AlertHistory([summary, am_finding], episodes, active, figures)
+    return AlertHistory([summary, am_finding], episodes, (*active_rows, *am_rows), figures)
 
 
-def _episodes(frame: pd.DataFrame, step: float, end: datetime) -> pd.DataFrame:
-    import pandas as pd
-
-    rows: list[dict[str, Any]] = []
+def _episodes(frame: pd.DataFrame, step: float, end: datetime) -> tuple[AlertEpisode, ...]:
+    """Cut each series of the ``ALERTS`` range frame (a UTC time index, one column per series,
+    labels in ``frame.attrs["labels"]``) into episodes: a gap over 1.5 steps ends one."""
+    rows: list[AlertEpisode] = []
     labels_of: dict[str, dict[str, str]] = frame.attrs.get("labels", {})
-    gap = pd.Timedelta(seconds=1.5 * step)
+    gap = timedelta(seconds=1.5 * step)
     for column in frame.columns:
         seen = frame[column].dropna().index
         if len(seen) == 0:
@@ -108,34 +126,34 @@ def _episodes(frame: pd.DataFrame, step: float, end: datetime) -> pd.DataFrame:
         breaks = [0] + [i for i in range(1, len(seen)) if seen[i] - seen[i - 1] > gap]
         for n, first in enumerate(breaks):
             last = (breaks[n + 1] if n + 1 < len(breaks) else len(seen)) - 1
-            began, ended = seen[first], seen[last]
-            rows.append({
-                "alertname": labels.get("alertname", ""),
-                "severity": labels.get("severity", ""),
-                "labels": metrics.series_name({k: v for k, v in labels.items()
-                                               if k not in _HIDDEN}),
-                "started": began,
-                "last_seen": ended,
-                "minutes": round((ended - began).total_seconds() / 60 + step / 60, 1),
-                "firing_now": bool(ended >= pd.Timestamp(end) - 2 * gap),
-            })
-    rows.sort(key=lambda r: r["started"])
-    return pd.DataFrame(rows, columns=EPISODE_COLUMNS)
+            began, ended = seen[first].to_pydatetime(), seen[last].to_pydatetime()
+            rows.append(AlertEpisode(
+                alertname=labels.get("alertname", ""),
+                severity=labels.get("severity", ""),
+                labels=metrics.series_name({k: v for k, v in labels.items()
+                                            if k not in _HIDDEN}),
+                started=began,
+                last_seen=ended,
+                minutes=round((ended - began).total_seconds() / 60 + step / 60, 1),
+                firing_now=bool(ended >= end - 2 * gap),
+            ))
+    rows.sort(key=lambda r: r.started)
+    return tuple(rows)
 
 
-def _prom_row(alert: dict[str, Any]) -> dict[str, Any]:
+def _prom_row(alert: dict[str, Any]) -> ActiveAlert:
     labels = {str(k): str(v) for k, v in (alert.get("labels") or {}).items()}
-    return {
-        "source": "prometheus",
-        "alertname": labels.get("alertname", ""),
-        "severity": labels.get("severity", ""),
-        "state": str(alert.get("state", "")),
-        "since": str(alert.get("activeAt", "")),
-        "labels": metrics.series_name({k: v for k, v in labels.items() if k not in _HIDDEN}),
-    }
+    return ActiveAlert(
+        source="prometheus",
+        alertname=labels.get("alertname", ""),
+        severity=labels.get("severity", ""),
+        state=str(alert.get("state", "")),
+        since=str(alert.get("activeAt", "")),
+        labels=metrics.series_name({k: v for k, v in labels.items() if k not in _HIDDEN}),
+    )
 
 
-def _alertmanager(target: Target, rows: list[dict[str, Any]]) -> Finding:
+def _alertmanager(target: Target, rows: list[ActiveAlert]) -> Finding:
     settings = target.prometheus
     if settings is None or not settings.alertmanager_url:
         return Finding("alertmanager", Status.SKIPPED,
@@ -150,26 +168,26 @@ def _alertmanager(target: Target, rows: list[dict[str, Any]]) -> Finding:
     for alert in held:
         labels = {str(k): str(v) for k, v in (alert.get("labels") or {}).items()}
         state = (alert.get("status") or {}).get("state", "")
-        rows.append({
-            "source": "alertmanager",
-            "alertname": labels.get("alertname", ""),
-            "severity": labels.get("severity", ""),
-            "state": str(state),
-            "since": str(alert.get("startsAt", "")),
-            "labels": metrics.series_name({k: v for k, v in labels.items() if k not in _HIDDEN}),
-        })
+        rows.append(ActiveAlert(
+            source="alertmanager",
+            alertname=labels.get("alertname", ""),
+            severity=labels.get("severity", ""),
+            state=str(state),
+            since=str(alert.get("startsAt", "")),
+            labels=metrics.series_name({k: v for k, v in labels.items() if k not in _HIDDEN}),
+        ))
     return Finding("alertmanager", Status.OK,
                    f"Alertmanager at {settings.alertmanager_url} holds {len(held)} alert(s)",
                    value=len(held), evidence={"endpoint": settings.alertmanager_url})
 
 
-def _summary(episodes: pd.DataFrame, active: list[dict[str, Any]], window: str,
+def _summary(episodes: tuple[AlertEpisode, ...], active: list[ActiveAlert], window: str,
              evidence: dict[str, Any]) -> Finding:
-    firing = [r for r in active if r["state"] == "firing"]
-    names = sorted({str(n) for n in episodes["alertname"]})
+    firing = [r for r in active if r.state == "firing"]
+    names = sorted({e.alertname for e in episodes})
     if firing:
-        severe = any(r["severity"] == "P0" for r in firing)
-        now = ", ".join(sorted({f"{r['alertname']} ({r['severity'] or '?'})" for r in firing}))
+        severe = any(r.severity == "P0" for r in firing)
+        now = ", ".join(sorted({f"{r.alertname} ({r.severity or '?'})" for r in firing}))
         return Finding("alerts in window", Status.CRITICAL if severe else Status.WARNING,
                        f"firing now: {now}; {len(episodes)} episode(s) in the last {window}",
                        value=len(firing), evidence={**evidence, "alerts": names})
@@ -182,5 +200,4 @@ def _summary(episodes: pd.DataFrame, active: list[dict[str, Any]], window: str,
                    value=0, evidence=evidence)
 
 
-__all__ = ["ACTIVE_COLUMNS", "EPISODE_COLUMNS", "HISTORY_PROMQL", "AlertHistory",
-           "recent_alerts"]
+__all__ = ["HISTORY_PROMQL", "ActiveAlert", "AlertEpisode", "AlertHistory", "recent_alerts"]

@@ -20,7 +20,7 @@ does them. Every step's failure becomes a finding; :func:`triage` raises only fo
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,7 @@ from noa_lib.ops.promql import Query, get_query
 from noa_lib.ops.thresholds import THRESHOLDS
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from noa_lib.ops.database import DatabaseHealth
 
 ROLLBACK_WINDOW = timedelta(minutes=30)
 SCALE_UP_CPU = THRESHOLDS["cpu"].warning
@@ -52,17 +52,33 @@ class NextRunbook:
 
 
 @dataclass(frozen=True)
+class RecentRollout:
+    """One Deployment's current revision as triage saw it: ``minutes_ago`` since its ReplicaSet
+    was created (``None`` when unknown); ``previous_revision`` is ``None`` when there is nothing
+    to roll back to."""
+
+    deployment: str
+    revision: int | None
+    previous_revision: int | None
+    rolled_out: datetime | None
+    minutes_ago: float | None
+    images: str
+
+
+@dataclass(frozen=True)
 class TriageResult:
-    """What triage found: findings in the order the quick actions ran, tables (``rollouts``,
-    ``long_queries``, ``connections_by_state``; empty when the alert's quick actions do not
-    look at them) and the runbooks to open next."""
+    """What triage found: findings in the order the quick actions ran, the ``rollouts`` it read
+    (empty unless the quick actions look at Kubernetes), the ``database`` health it read (``None``
+    unless they look at PostgreSQL) and the runbooks to open next. ``noa_lib.show.triage``
+    renders the rollouts, long queries and connections as tables."""
 
     alert_name: str
     labels: Mapping[str, str]
     known: bool
     findings: list[Finding]
     next_runbooks: tuple[NextRunbook, ...]
-    tables: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False)
+    rollouts: tuple[RecentRollout, ...] = ()
+    database: DatabaseHealth | None = field(default=None, compare=False)
     figures: dict[str, float | int | str | None] = field(default_factory=dict)
 
 
@@ -103,7 +119,6 @@ def triage(
         raise ParameterError("alert_name is empty", name="alert_name")
     found = parse_labels(labels) if isinstance(labels, str) else dict(labels)
     ctx = _Context(target, found, window, now or datetime.now(UTC))
-    ctx.tables.update(_empty_tables())
     action = QUICK_ACTIONS.get(alert_name)
     if action is not None:
         action(ctx)
@@ -115,7 +130,8 @@ def triage(
         known=action is not None,
         findings=ctx.findings,
         next_runbooks=next_runbooks(alert_name),
-        tables=ctx.tables,
+        rollouts=ctx.rollouts,
+        database=ctx.database,
         figures=ctx.figures,
     )
 
@@ -127,7 +143,8 @@ class _Context:
     window: str
     now: datetime
     findings: list[Finding] = field(default_factory=list)
-    tables: dict[str, Any] = field(default_factory=dict)
+    rollouts: tuple[RecentRollout, ...] = ()
+    database: DatabaseHealth | None = None
     figures: dict[str, float | int | str | None] = field(default_factory=dict)
     _reported_missing: bool = False
 
@@ -169,22 +186,6 @@ class _Context:
 def _reader(prom: Any, query: Query, window: str, at: datetime,
             where: dict[str, str | None]) -> Callable[[], metrics.Reading]:
     return lambda: metrics.read(prom, query, window=window, at=at, where=where)
-
-
-ROLLOUT_COLUMNS = ["deployment", "revision", "previous_revision", "rolled_out", "minutes_ago",
-                   "images"]
-
-
-def _empty_tables() -> dict[str, Any]:
-    import pandas as pd
-
-    from noa_lib.ops.database import BY_STATE_COLUMNS, LONG_QUERY_COLUMNS
-
-    return {
-        "rollouts": pd.DataFrame(columns=ROLLOUT_COLUMNS),
-        "long_queries": pd.DataFrame(columns=LONG_QUERY_COLUMNS),
-        "connections_by_state": pd.DataFrame(columns=BY_STATE_COLUMNS),
-    }
 
 
 # --------------------------------------------------------------------------- quick actions
@@ -282,8 +283,6 @@ def _condition(alert: str, op: str, bound: float, outcome: metrics.Reading | Cli
 
 
 def _deployments(ctx: _Context) -> Finding:
-    import pandas as pd
-
     check = "recent deployments"
     settings = ctx.target.kubernetes
     if settings is None:
@@ -297,37 +296,36 @@ def _deployments(ctx: _Context) -> Finding:
         return Finding(check, Status.UNREACHABLE, str(exc),
                        evidence={"namespace": settings.namespace})
     service = ctx.labels.get("service")
-    rows = [{
-        "deployment": r.deployment,
-        "revision": r.revision,
-        "previous_revision": r.previous_revision,
-        "rolled_out": r.created,
-        "minutes_ago": None if r.created is None
+    ctx.rollouts = tuple(RecentRollout(
+        deployment=r.deployment,
+        revision=r.revision,
+        previous_revision=r.previous_revision,
+        rolled_out=r.created,
+        minutes_ago=None if r.created is None
         else round((ctx.now - r.created).total_seconds() / 60, 1),
-        "images": ", ".join(r.images),
-    } for r in rollouts]
-    ctx.tables["rollouts"] = pd.DataFrame(rows, columns=ROLLOUT_COLUMNS)
-    return rollback_finding(rows, service, settings.namespace)
+        images=", ".join(r.images),
+    ) for r in rollouts)
+    return rollback_finding(ctx.rollouts, service, settings.namespace)
 
 
-def rollback_finding(rows: list[dict[str, Any]], service: str | None, namespace: str
+def rollback_finding(rows: Sequence[RecentRollout], service: str | None, namespace: str
                      ) -> Finding:
     """``warning`` naming the rollback candidates (rolled out < 30 min ago with a previous
     revision; the alerting service's Deployment first), else ``ok``."""
     check = "recent deployments"
     limit = ROLLBACK_WINDOW.total_seconds() / 60
-    recent = [r for r in rows if r["minutes_ago"] is not None and r["minutes_ago"] < limit]
+    recent = [r for r in rows if r.minutes_ago is not None and r.minutes_ago < limit]
     if service:
-        recent.sort(key=lambda r: service not in str(r["deployment"]))
+        recent.sort(key=lambda r: service not in r.deployment)
     evidence = {"namespace": namespace, "window_min": limit,
-                "recent": [f"{r['deployment']} r{r['revision']}" for r in recent]}
-    candidates = [r for r in recent if r["previous_revision"] is not None]
+                "recent": [f"{r.deployment} r{r.revision}" for r in recent]}
+    candidates = [r for r in recent if r.previous_revision is not None]
     if candidates:
         top = candidates[0]
         return Finding(
             check, Status.WARNING,
-            f"rollback candidate: {top['deployment']} rolled out revision {top['revision']} "
-            f"{top['minutes_ago']:g} min ago (previous revision {top['previous_revision']}); "
+            f"rollback candidate: {top.deployment} rolled out revision {top.revision} "
+            f"{top.minutes_ago:g} min ago (previous revision {top.previous_revision}); "
             "roll back with the deployment rollback runbook (dry run first) if errors started "
             "with it", value=len(candidates), evidence=evidence)
     if recent:
@@ -335,8 +333,8 @@ def rollback_finding(rows: list[dict[str, Any]], service: str | None, namespace:
                        f"{len(recent)} deployment(s) rolled out in the last {limit:g} min, none "
                        "with a previous revision to roll back to", value=0, evidence=evidence)
     latest = rows[0] if rows else None
-    detail = (f"; latest: {latest['deployment']} revision {latest['revision']}, "
-              f"{latest['minutes_ago']:g} min ago" if latest and latest["minutes_ago"] is not None
+    detail = (f"; latest: {latest.deployment} revision {latest.revision}, "
+              f"{latest.minutes_ago:g} min ago" if latest and latest.minutes_ago is not None
               else "")
     return Finding(check, Status.OK, f"no rollout in the last {limit:g} min{detail}", value=0,
                    evidence=evidence)
@@ -384,8 +382,7 @@ def _database(ctx: _Context, checks: tuple[str, ...], prefix: str) -> None:
     if not wanted:  # skipped / unreachable: a single finding for the whole database
         wanted = health.findings[:1]
     ctx.findings.extend(replace(f, check=f"{prefix}{f.check}") for f in wanted)
-    ctx.tables["long_queries"] = health.long_queries
-    ctx.tables["connections_by_state"] = health.connections_by_state
+    ctx.database = health
     for key in ("connections_pct", "longest_query_s", "cache_hit_pct"):
         if key in health.figures:
             ctx.figures[f"db_{key}"] = health.figures[key]
@@ -452,6 +449,7 @@ def next_runbooks(alert_name: str) -> tuple[NextRunbook, ...]:
 __all__ = [
     "QUICK_ACTIONS",
     "NextRunbook",
+    "RecentRollout",
     "TriageResult",
     "next_runbooks",
     "parse_labels",

@@ -5,7 +5,8 @@ for the NOA Server job, warning otherwise), ``scrape freshness`` (last scrape ol
 intervals), ``rule evaluation`` (rules with errors; no rules loaded is a warning), ``tsdb head``
 (series, chunks, time span), ``noa metrics fresh`` (newest NOA Server sample age),
 ``alertmanager`` (reachable, cluster status; skipped when not configured), ``alert delivery``
-(Alertmanagers Prometheus sends to). Never raises for a backend problem.
+(Alertmanagers Prometheus sends to). Never raises for a backend problem. The scrape targets and
+rules come back as typed rows; ``noa_lib.show.monitoring`` turns them into tables.
 """
 
 from __future__ import annotations
@@ -22,38 +23,54 @@ from noa_lib.ops.findings import Finding, Status
 from noa_lib.ops.promql import JOB, parse_duration
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from noa_lib.clients import prometheus as prom_client
 
 STALE_AFTER_INTERVALS = 3
 FRESHNESS_PROMQL = f'time() - max(timestamp(noa_http_requests_total{{job="{JOB}"}}))'
 FRESH_SECONDS = 120.0
-TARGET_COLUMNS = ["job", "instance", "health", "last_scrape_age_s", "scrape_interval",
-                  "last_error"]
-RULE_COLUMNS = ["group", "rule", "type", "health", "state", "last_error"]
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """One active scrape target: its ``health`` (up/down/unknown), seconds since its last scrape
+    (``None`` when never scraped), its interval text (``"15s"``) and last error."""
+
+    job: str
+    instance: str
+    health: str
+    last_scrape_age_s: float | None
+    scrape_interval: str
+    last_error: str
+
+
+@dataclass(frozen=True)
+class RuleState:
+    """One recording or alerting rule (``type``: recording/alerting) and how it evaluates."""
+
+    group: str
+    rule: str
+    type: str
+    health: str
+    state: str
+    last_error: str
 
 
 @dataclass(frozen=True)
 class StackHealth:
-    """Findings plus the scrape targets and rules as tables (:data:`TARGET_COLUMNS`,
-    :data:`RULE_COLUMNS`) and TSDB figures for the record."""
+    """Findings plus the scrape targets and rules as read, and TSDB figures for the record."""
 
     findings: list[Finding]
-    targets: pd.DataFrame = field(compare=False)
-    rules: pd.DataFrame = field(compare=False)
+    targets: tuple[ScrapeTarget, ...] = ()
+    rules: tuple[RuleState, ...] = ()
     figures: dict[str, float | int | str | None] = field(default_factory=dict)
 
 
 def monitoring_stack(target: Target) -> StackHealth:
-    """Check the monitoring of ``target`` (read-only)."""
-    import pandas as pd
+    """Check the monitoring of ``target`` (read-only).
 
-    empty_targets = pd.DataFrame(columns=TARGET_COLUMNS)
-    empty_rules = pd.DataFrame(columns=RULE_COLUMNS)
+    Returns:
+        A :class:`StackHealth`; backend problems are findings (``unreachable``), never raised.
+    """
     if target.prometheus is None:
-        return StackHealth([metrics.not_configured(target, "prometheus")], empty_targets,
-                           empty_rules)
+        return StackHealth([metrics.not_configured(target, "prometheus")])
     from noa_lib.clients import prometheus
 
     settings = target.prometheus
@@ -65,7 +82,7 @@ def monitoring_stack(target: Target) -> StackHealth:
     except (ClientError, ConfigError) as exc:
         down = Finding("prometheus", Status.UNREACHABLE, str(exc),
                        evidence={"endpoint": settings.url})
-        return StackHealth([down, _alertmanager(target)], empty_targets, empty_rules)
+        return StackHealth([down, _alertmanager(target)])
     findings = [Finding("prometheus", Status.OK,
                         f"Prometheus {info.get('version', '?')} at {settings.url} answered in "
                         f"{latency:g} ms", value=latency, unit="ms",
@@ -82,8 +99,8 @@ def monitoring_stack(target: Target) -> StackHealth:
     findings.append(_alertmanager(target))
     figures["targets_down"] = sum(1 for r in target_rows if r["health"] != "up")
     figures["rules_failing"] = sum(1 for r in rule_rows if r["health"] not in ("ok", "unknown"))
-    return StackHealth(findings, pd.DataFrame(target_rows, columns=TARGET_COLUMNS),
-                       pd.DataFrame(rule_rows, columns=RULE_COLUMNS), figures)
+    return StackHealth(findings, tuple(ScrapeTarget(**r) for r in target_rows),
+                       tuple(RuleState(**r) for r in rule_rows), figures)
 
 
 def _targets(prom: prom_client.PrometheusConnect, findings: list[Finding]
@@ -278,4 +295,4 @@ def _seconds(interval: str) -> float:
         return 60.0
 
 
-__all__ = ["RULE_COLUMNS", "TARGET_COLUMNS", "StackHealth", "monitoring_stack"]
+__all__ = ["RuleState", "ScrapeTarget", "StackHealth", "monitoring_stack"]

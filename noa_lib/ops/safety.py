@@ -3,8 +3,10 @@
 A mutating step never acts directly. It builds a :class:`Plan` (what changes, before → after, and
 the function that performs it); the notebook shows the plan; :func:`apply_plan` performs it only
 with ``dry_run=False`` and, on a target marked ``protected``, only with ``confirm=<target name>``.
-Every applied (or failed) change is appended to the record's timeline as it happens, so a run that
-fails later still shows what it changed.
+A dry run changes nothing, so it needs no confirmation: an SRE can dry-run a change against prod to
+read its plan (the plan says that applying it will need ``confirm``). Every applied (or failed)
+change is appended to the record's timeline as it happens, so a run that fails later still shows
+what it changed.
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ class Applied:
         if self.plan.empty:
             return f"{self.plan.summary()}; nothing applied"
         if self.dry_run:
-            return f"DRY RUN — {self.plan.summary()}; re-run with dry_run=False to apply"
+            needs = f", confirm={self.plan.target.name!r}" if self.plan.target.protected else ""
+            return f"DRY RUN — {self.plan.summary()}; re-run with dry_run=False{needs} to apply"
         return f"applied: {self.plan.summary()}"
 
 
@@ -97,9 +100,17 @@ def check_confirmation(target: Target, confirm: str | None) -> None:
 def apply_plan(plan: Plan, *, dry_run: bool = True, confirm: str | None = None) -> Applied:
     """Perform ``plan`` unless this is a dry run; record the outcome in the timeline.
 
+    A dry run (the default) performs nothing and checks no confirmation, also on a protected
+    target: it records a ``dry-run`` event and returns the plan unapplied, whose message names the
+    ``confirm`` that applying it will need. Only ``dry_run=False`` is checked, before anything is
+    done, by :func:`check_confirmation`.
+
+    Returns:
+        :class:`Applied`: ``applied`` True only when ``perform`` ran (not for dry runs and empty
+        plans); ``result`` is what ``perform`` returned.
     Raises:
-        UnsafeActionRefused: the target is protected and ``confirm`` does not name it (checked
-            before anything is done, also for dry runs so the operator learns it early).
+        UnsafeActionRefused: ``dry_run=False`` and ``confirm`` does not allow the target (a
+            protected target not named by ``confirm``, or ``confirm`` naming another target).
         Exception: whatever ``plan.perform`` raised, after a ``change-failed`` timeline event.
     """
     changes = [c.as_dict() for c in plan.changes]

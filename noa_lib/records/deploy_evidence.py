@@ -5,7 +5,7 @@ Reads the records index (nothing is re-run): the newest ``backup/full_backup`` a
 (runbooks under ``incident/``) of the last ``incident_days`` whose outcome figures say severity
 P0 or P1 and are not resolved (figure ``severity`` and ``resolved``/``incident_status``). It lives
 in ``records`` because ops may not import the records layer; the checklist gets the result as a
-:class:`~noa_lib.ops.deploy.checklist.DeployEvidence`.
+:class:`~noa_lib.ops.deploy.evidence.DeployEvidence`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from noa_lib.config import load_config
 from noa_lib.ops.backup.history import BACKUP_RUNBOOK, DRILL_RUNBOOK
-from noa_lib.ops.deploy.checklist import DeployEvidence
+from noa_lib.ops.deploy.evidence import DeployEvidence
 from noa_lib.records.index import RecordIndex, RecordSummary
 
 INCIDENT_AREA = "incident/"

@@ -1,7 +1,8 @@
 """Deployment checklist and verification results for notebooks: item tables and the verdict.
 
 Pure rendering: :func:`checklist_table` (one row per item: section, status, item, result),
-:func:`verdict_banner` (GO / NO-GO in colour with the blocking items), both without I/O.
+:func:`verdict_banner` (GO / NO-GO in colour with the blocking items), :func:`show_deploy_evidence`
+(what the records say before the checklist runs), all without I/O.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from noa_lib.ops.deploy.checklist import ChecklistResult
+from noa_lib.ops.deploy.evidence import DeployEvidence
 from noa_lib.show.findings import STATUS_STYLE, format_value
 
 if TYPE_CHECKING:
@@ -18,6 +20,29 @@ if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
 
 COLUMNS = ["section", "status", "item", "value", "result"]
+EVIDENCE_COLUMNS = ["evidence", "when", "run"]
+
+
+def show_deploy_evidence(evidence: DeployEvidence) -> pd.DataFrame:
+    """What the records say before a deployment (:data:`EVIDENCE_COLUMNS`): the last successful
+    backup and validated backup (time and run id, empty when none) and each open P0/P1 incident
+    since ``incidents_since``."""
+    import pandas as pd
+
+    def stamp(value: object) -> str:
+        return value.strftime("%Y-%m-%d %H:%M UTC") if hasattr(value, "strftime") else ""
+
+    rows = [
+        {"evidence": label, "when": stamp(found[0]) if found else "none found",
+         "run": found[1] if found else ""}
+        for label, found in (("last backup", evidence.last_backup),
+                             ("last validated backup", evidence.last_validation))
+    ]
+    rows += [{"evidence": "open P0/P1 incident", "when": f"since {stamp(evidence.incidents_since)}",
+              "run": run} for run in evidence.open_incidents]
+    frame = pd.DataFrame(rows, columns=EVIDENCE_COLUMNS)
+    frame.attrs["title"] = f"deploy evidence ({evidence.source or 'records'})"
+    return frame
 
 
 def checklist_frame(result: ChecklistResult) -> pd.DataFrame:
@@ -84,4 +109,5 @@ def verdict_banner(result: ChecklistResult) -> Banner:
     return Banner("NO-GO", f"— {len(verdict.reasons)} blocking item(s)", False, verdict.reasons)
 
 
-__all__ = ["COLUMNS", "Banner", "checklist_frame", "checklist_table", "verdict_banner"]
+__all__ = ["COLUMNS", "EVIDENCE_COLUMNS", "Banner", "checklist_frame", "checklist_table",
+           "show_deploy_evidence", "verdict_banner"]

@@ -1,14 +1,17 @@
 """Log investigation results for notebooks: pattern tables, sources, counts over time.
 
 Pure rendering of :class:`noa_lib.ops.logs.investigate.LogInvestigation` (pandas/matplotlib are
-imported when a table or chart is built).
+imported when a table or chart is built), including the counts per minute over the window.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from noa_lib.ops.logs.investigate import LogInvestigation
+from noa_lib.ops.logs.parse import LogLine
+from noa_lib.ops.logs.patterns import normalize
 from noa_lib.show.charts import Chart
 
 if TYPE_CHECKING:
@@ -68,11 +71,48 @@ def sources_frame(result: LogInvestigation) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["pod", "container", "previous", "lines", "error"])
 
 
+def per_minute(lines: Iterable[LogLine], patterns: Sequence[str] | None = None,
+               *, freq: str = "1min") -> pd.DataFrame:
+    """Lines per minute (``freq``) for each pattern in ``patterns`` (default: all) plus a
+    ``total`` column; a UTC ``DatetimeIndex`` named ``time``. Lines without a time are left out.
+    """
+    import pandas as pd
+
+    rows = [(line.time, normalize(line.message)) for line in lines if line.time is not None]
+    if not rows:
+        empty = pd.DataFrame(columns=[*(patterns or []), "total"], dtype="int64")
+        empty.index = pd.DatetimeIndex([], tz="UTC", name="time")
+        return empty
+    frame = pd.DataFrame(rows, columns=["time", "pattern"])
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    counts = (frame.assign(n=1).pivot_table(index="time", columns="pattern", values="n",
+                                            aggfunc="sum", fill_value=0)
+              .resample(freq).sum())
+    wanted = list(patterns) if patterns is not None else list(counts.columns)
+    out = counts.reindex(columns=wanted, fill_value=0).astype("int64")
+    out["total"] = counts.sum(axis=1).astype("int64")
+    out.index.name = "time"
+    out.columns.name = None
+    return out
+
+
+def log_timeline(result: LogInvestigation, top: int = 5, freq: str = "1min") -> pd.DataFrame:
+    """Kept lines per minute (``freq``) for the ``top`` patterns and in ``total``, zero-filled
+    over the whole window of ``result``; a UTC ``DatetimeIndex`` named ``time``."""
+    import pandas as pd
+
+    patterns = [g.pattern for g in result.groups[:top]]
+    frame = per_minute(result.lines, patterns, freq=freq)
+    grid = pd.date_range(pd.Timestamp(result.since).floor(freq), pd.Timestamp(result.until)
+                         .floor(freq), freq=freq, tz="UTC", name="time")
+    return frame.reindex(grid, fill_value=0)
+
+
 def log_timeline_chart(result: LogInvestigation, top: int = 5) -> Chart:
     """Lines per minute of the ``top`` patterns (stacked areas) and the total, over the window."""
     from matplotlib.figure import Figure
 
-    frame = result.timeline(top=top)
+    frame = log_timeline(result, top=top)
     figure = Figure(figsize=(11, 3.6), layout="constrained")
     ax = figure.subplots()
     title = f"{result.service}: {result.min_level}+ log lines per minute ({result.window})"
@@ -97,5 +137,5 @@ def log_timeline_chart(result: LogInvestigation, top: int = 5) -> Chart:
     return Chart(figure, title)
 
 
-__all__ = ["PATTERN_COLUMNS", "log_timeline_chart", "patterns_frame", "patterns_table",
-           "sources_frame"]
+__all__ = ["PATTERN_COLUMNS", "log_timeline", "log_timeline_chart", "patterns_frame",
+           "patterns_table", "per_minute", "sources_frame"]

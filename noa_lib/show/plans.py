@@ -1,11 +1,12 @@
-"""Plans rendered for a notebook: before → after for every change, and whether it will apply."""
+"""Plans rendered for a notebook: before → after for every change, whether it will apply, and
+how applying it ended (:func:`show_applied`)."""
 
 from __future__ import annotations
 
 import html
 from dataclasses import dataclass
 
-from noa_lib.ops.safety import Plan
+from noa_lib.ops.safety import Applied, Plan
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,9 @@ class PlanView:
         if self.plan.empty:
             return "nothing to change"
         if self.dry_run:
-            return "DRY RUN: nothing will be changed (set dry_run=False to apply)"
+            needs = (f" and confirm={self.plan.target.name!r}" if self.plan.target.protected
+                     else "")
+            return f"DRY RUN: nothing will be changed (set dry_run=False{needs} to apply)"
         guard = (
             f" (protected: needs confirm={self.plan.target.name!r})"
             if (self.plan.target.protected)
@@ -58,4 +61,34 @@ def show_plan(plan: Plan, *, dry_run: bool = True) -> PlanView:
     return PlanView(plan, dry_run)
 
 
-__all__ = ["PlanView", "show_plan"]
+@dataclass(frozen=True)
+class AppliedView:
+    """Displays how :func:`~noa_lib.ops.safety.apply_plan` ended: its message and, when the plan
+    was applied and returned something, that result (its ``describe()`` when it has one)."""
+
+    applied: Applied
+
+    def result_text(self) -> str:
+        result = self.applied.result
+        if not self.applied.applied or result is None:
+            return ""
+        describe = getattr(result, "describe", None)
+        return str(describe()) if callable(describe) else repr(result)
+
+    def __repr__(self) -> str:
+        detail = self.result_text()
+        return self.applied.message + (f"\n  result: {detail}" if detail else "")
+
+    def _repr_html_(self) -> str:
+        detail = self.result_text()
+        result = f"<pre>{html.escape(detail)}</pre>" if detail else ""
+        return f"<p><b>{html.escape(self.applied.message)}</b></p>{result}"
+
+
+def show_applied(applied: Applied) -> AppliedView:
+    """A displayable view of an :class:`~noa_lib.ops.safety.Applied` (dry run, nothing to do,
+    or applied with its result)."""
+    return AppliedView(applied)
+
+
+__all__ = ["AppliedView", "PlanView", "show_applied", "show_plan"]

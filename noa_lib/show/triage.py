@@ -1,13 +1,55 @@
-"""Alert triage for a notebook: the recommended next runbooks as a table."""
+"""Alert triage for a notebook: what triage read, as tables, and the next runbooks.
+
+Triage (:mod:`noa_lib.ops.alert_triage`) returns typed data; these functions build the tables.
+Each returns a table with its columns even when triage did not look there (empty), so a notebook
+cell shows the same shape for every alert.
+"""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from noa_lib.ops.alert_triage import TriageResult
 
 if TYPE_CHECKING:
     import pandas as pd
+
+ROLLOUT_COLUMNS = ["deployment", "revision", "previous_revision", "rolled_out", "minutes_ago",
+                   "images"]
+
+
+def show_triage_rollouts(result: TriageResult) -> pd.DataFrame:
+    """The Deployments' current revisions triage read (:data:`ROLLOUT_COLUMNS`), in the order the
+    API listed them; empty when the alert's quick actions do not look at Kubernetes."""
+    import pandas as pd
+
+    frame = pd.DataFrame([asdict(r) for r in result.rollouts], columns=ROLLOUT_COLUMNS)
+    frame.attrs["title"] = f"recent rollouts ({result.alert_name})"
+    return frame
+
+
+def show_triage_long_queries(result: TriageResult) -> pd.DataFrame:
+    """The long-running queries triage read from PostgreSQL (the columns of
+    :func:`noa_lib.ops.database.database_health`); empty when it did not look there."""
+    import pandas as pd
+
+    from noa_lib.ops.database import LONG_QUERY_COLUMNS
+
+    if result.database is None:
+        return pd.DataFrame(columns=LONG_QUERY_COLUMNS)
+    return result.database.long_queries
+
+
+def show_triage_connections(result: TriageResult) -> pd.DataFrame:
+    """Connections by database and state as triage read them; empty when it did not look."""
+    import pandas as pd
+
+    from noa_lib.ops.database import BY_STATE_COLUMNS
+
+    if result.database is None:
+        return pd.DataFrame(columns=BY_STATE_COLUMNS)
+    return result.database.connections_by_state
 
 
 def next_runbooks_table(result: TriageResult) -> pd.DataFrame:
@@ -28,4 +70,5 @@ def next_runbooks_table(result: TriageResult) -> pd.DataFrame:
     return frame
 
 
-__all__ = ["next_runbooks_table"]
+__all__ = ["ROLLOUT_COLUMNS", "next_runbooks_table", "show_triage_connections",
+           "show_triage_long_queries", "show_triage_rollouts"]

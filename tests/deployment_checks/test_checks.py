@@ -11,15 +11,16 @@ import pytest
 
 from deployment_checks.conftest import KubeStack
 from noa_lib.errors import ParameterError, StepFailed
-from noa_lib.ops.deploy.checklist import DeployEvidence, pre_deployment_checklist, require_go
+from noa_lib.ops.deploy.checklist import pre_deployment_checklist, require_go
 from noa_lib.ops.deploy.checklist_items import HUMAN_ITEMS
+from noa_lib.ops.deploy.evidence import DeployEvidence
 from noa_lib.ops.deploy.verification import post_deployment_verification
 from noa_lib.ops.findings import Status, require_ok
 from noa_lib.ops.logs.investigate import investigate_logs
 from noa_lib.records.deploy_evidence import deploy_evidence
 from noa_lib.records.index import RecordIndex
 from noa_lib.show.deploy_checks import checklist_frame, verdict_banner
-from noa_lib.show.logs import log_timeline_chart, patterns_frame
+from noa_lib.show.logs import log_timeline, log_timeline_chart, patterns_frame
 from noa_sandbox.kube.requestlog import read_requests
 
 pytestmark = pytest.mark.integration
@@ -126,7 +127,7 @@ def test_log_investigation_finds_the_error_patterns(kube_stack: KubeStack) -> No
     statuses = {f.check: f for f in logs.findings}
     assert statuses["log sources"].status == Status.OK
     assert statuses["error share"].status in (Status.WARNING, Status.CRITICAL)
-    frame = logs.timeline(top=3)
+    frame = log_timeline(logs, top=3)
     assert int(frame["total"].sum()) == len([x for x in logs.lines if x.time])
     assert list(patterns_frame(logs)["count"]) == sorted(patterns_frame(logs)["count"],
                                                         reverse=True)

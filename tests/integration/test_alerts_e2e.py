@@ -120,5 +120,12 @@ def test_monitoring_sees_alertmanager_and_the_firing_alert(stack):
     summary, manager = history.findings
     assert manager.status is Status.OK
     assert summary.status is Status.WARNING and "HighErrorRate (P1)" in summary.message
-    assert "HighErrorRate" in set(history.episodes["alertname"])
-    assert {"prometheus", "alertmanager"} <= set(history.active["source"])
+    assert "HighErrorRate" in {e.alertname for e in history.episodes}
+    assert {"prometheus", "alertmanager"} <= {a.source for a in history.active}
+    from noa_lib.show.monitoring import EPISODE_COLUMNS, show_active_alerts, show_alert_episodes
+
+    episodes = show_alert_episodes(history)
+    assert list(episodes.columns) == EPISODE_COLUMNS
+    assert "HighErrorRate" in set(episodes["alertname"])
+    assert str(episodes["started"].dt.tz) == "UTC"
+    assert {"prometheus", "alertmanager"} <= set(show_active_alerts(history)["source"])

@@ -30,6 +30,8 @@ from noa_lib.ops.findings import Status
 from noa_lib.ops.metrics_checks import check_thresholds
 from noa_lib.ops.monitoring_stack import monitoring_stack
 from noa_lib.ops.thresholds import THRESHOLDS
+from noa_lib.show.monitoring import RULE_COLUMNS, TARGET_COLUMNS, show_rules, show_scrape_targets
+from noa_lib.show.triage import show_triage_connections
 
 pytestmark = pytest.mark.integration
 
@@ -212,6 +214,11 @@ def test_monitoring_stack_and_alert_history(target, stack):
     assert checks["alertmanager"].status is Status.SKIPPED
     assert checks["alert delivery"].status is Status.WARNING
     assert len(health.rules) == 14
+    rules = show_rules(health)
+    assert list(rules.columns) == RULE_COLUMNS and len(rules) == 14
+    assert "err" not in set(rules["health"])  # rule evaluation was OK
+    targets = show_scrape_targets(health)  # this Prometheus scrapes nothing: an empty table
+    assert list(targets.columns) == TARGET_COLUMNS and len(targets) == len(health.targets)
     history = recent_alerts(target, window="1h")
     assert [f.check for f in history.findings] == ["alerts in window", "alertmanager"]
     assert history.findings[0].status in (Status.OK, Status.WARNING, Status.CRITICAL)
@@ -241,7 +248,8 @@ def test_triage_latency_and_pool(target, sandbox_target):
     checks = {f.check: f for f in pool.findings}
     assert checks["connection pool usage now"].status is Status.CRITICAL
     assert {"db connections", "long-running queries"} <= set(checks)
-    assert list(pool.tables["connections_by_state"].columns)[:2] == ["database", "state"]
+    assert pool.database is not None
+    assert list(show_triage_connections(pool).columns)[:2] == ["database", "state"]
 
 
 def test_triage_unknown_and_generic_alerts(target):

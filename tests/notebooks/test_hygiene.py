@@ -1,4 +1,5 @@
-"""Every runbook notebook is clean source that follows the house conventions (DESIGN.md)."""
+"""Every runbook notebook is clean source that follows the house conventions (docs/ARCHITECTURE.md,
+section Notebooks)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").rglob("*.ipynb")
 ALLOWED_METADATA = {"kernelspec", "language_info"}
 SECRET_NAME = re.compile(r"(password|passwd|secret|token|api_?key|credential)", re.I)
 STEP = re.compile(r"^## Step \d+ — \S")
+MAX_LINE = 100  # the ruff line length; longer lines are cut off in the HTML records
 
 
 def test_there_are_runbooks():
@@ -85,6 +87,13 @@ def test_imports_only_noa_lib_and_code_cells_stay_small(nb):
                 assert (node.module or "").startswith("noa_lib"), f"{path}: {ast.unparse(node)}"
             assert not isinstance(node, ast.FunctionDef | ast.ClassDef | ast.For | ast.While
                                   | ast.Try), f"{path}: logic belongs in noa_lib, not in cells"
+
+
+def test_no_source_line_is_longer_than_the_line_length(nb):
+    path, data = nb
+    long = [(i, len(line)) for i, cell in enumerate(data["cells"])
+            for line in cell_source(cell).splitlines() if len(line) > MAX_LINE]
+    assert not long, f"{path}: (cell, length) of lines over {MAX_LINE} characters: {long}"
 
 
 def test_steps_are_numbered_headings(nb):

@@ -34,9 +34,10 @@ def test_empty_alert_name_is_refused():
 
 
 def _row(name: str, minutes: float | None, revision: int = 3, previous: int | None = 2
-         ) -> dict[str, Any]:
-    return {"deployment": name, "revision": revision, "previous_revision": previous,
-            "minutes_ago": minutes, "rolled_out": None, "images": ""}
+         ) -> alert_triage.RecentRollout:
+    return alert_triage.RecentRollout(deployment=name, revision=revision,
+                                      previous_revision=previous, rolled_out=None,
+                                      minutes_ago=minutes, images="")
 
 
 def test_a_rollout_under_thirty_minutes_is_a_rollback_candidate():

@@ -1,7 +1,10 @@
-"""The layering of DESIGN.md holds, the facade is complete, and importing the library is cheap."""
+"""The layering of docs/ARCHITECTURE.md holds, the facade is complete, and importing the library
+is cheap."""
 
 from __future__ import annotations
 
+import configparser
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +20,17 @@ def test_import_contracts_hold():
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "0 broken" in proc.stdout
+
+
+def test_architecture_page_draws_the_layers_the_contract_enforces():
+    page = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    drawn = re.search(r"^cli → .*$", page, re.M)
+    assert drawn, "docs/ARCHITECTURE.md draws the layers as `cli → … → errors`"
+    contract = configparser.ConfigParser()
+    contract.read(ROOT / ".importlinter")
+    layers = contract["importlinter:contract:layers"]["layers"].split()
+    assert [x.strip() for x in drawn.group(0).split("→")] == layers
+    assert "docs/ARCHITECTURE.md" in (ROOT / "README.md").read_text()
 
 
 def test_every_public_name_resolves():

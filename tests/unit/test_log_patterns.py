@@ -8,7 +8,8 @@ import pytest
 
 from noa_lib.errors import ParameterError
 from noa_lib.ops.logs.parse import check_level, keep, parse_line, parse_text, parse_time
-from noa_lib.ops.logs.patterns import group, normalize, per_minute
+from noa_lib.ops.logs.patterns import group, normalize
+from noa_lib.show.logs import per_minute
 
 T0 = datetime(2026, 11, 27, 1, 2, 3, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ import pytest
 from noa_lib.config import Target
 from noa_lib.errors import UnsafeActionRefused
 from noa_lib.ops.safety import Change, Plan, apply_plan
-from noa_lib.show.plans import show_plan
+from noa_lib.show.plans import show_applied, show_plan
 
 
 def make_plan(target: Target, calls: list[int]) -> Plan:
@@ -71,3 +71,36 @@ def test_plan_view_shows_before_and_after():
     html = view._repr_html_()
     assert "<td" in html and "spec.replicas" in html
     assert "DRY RUN" in repr(show_plan(make_plan(Target("dev"), []), dry_run=True))
+
+
+def test_dry_run_on_protected_target_needs_no_confirm_and_says_what_applying_needs():
+    # An SRE dry-runs a prod change to read the plan: no confirm, nothing performed, and the
+    # message names the confirm that applying will need. The docstring promises the same.
+    calls: list[int] = []
+    prod = Target("prod", protected=True)
+    result = apply_plan(make_plan(prod, calls))
+    assert calls == [] and not result.applied and result.dry_run
+    assert "dry_run=False, confirm='prod'" in result.message
+    assert "confirm" not in apply_plan(make_plan(Target("dev"), calls)).message
+    # a confirm naming another target is only refused when something would be applied
+    assert not apply_plan(make_plan(prod, calls), dry_run=True, confirm="staging").applied
+    with pytest.raises(UnsafeActionRefused):
+        apply_plan(make_plan(prod, calls), dry_run=False, confirm="staging")
+    assert calls == []
+    doc = " ".join((apply_plan.__doc__ or "").split())
+    assert "A dry run (the default) performs nothing and checks no confirmation" in doc
+    assert "also for dry runs" not in doc
+
+
+def test_plan_and_applied_views_say_what_applying_needs():
+    prod = Target("prod", protected=True)
+    dry = show_plan(make_plan(prod, []), dry_run=True)
+    assert "set dry_run=False and confirm='prod' to apply" in repr(dry)
+    assert "confirm" not in repr(show_plan(make_plan(Target("dev"), []), dry_run=True))
+    calls: list[int] = []
+    shown = show_applied(apply_plan(make_plan(prod, calls)))
+    assert repr(shown).startswith("DRY RUN") and "result" not in repr(shown)
+    done = show_applied(apply_plan(make_plan(Target("dev"), calls), dry_run=False))
+    assert repr(done).splitlines() == ["applied: scale deployment noa/api on dev: 1 change(s)",
+                                       "  result: 'scaled'"]
+    assert "<pre>&#x27;scaled&#x27;</pre>" in done._repr_html_()

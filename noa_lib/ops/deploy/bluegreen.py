@@ -48,7 +48,8 @@ from noa_lib.ops.deploy.bluegreen_slots import (
     green_object,
     green_slot,
 )
-from noa_lib.ops.deploy.rollout import kube, namespace_of, rollout_status
+from noa_lib.ops.deploy.context import KubeContext, kube_context
+from noa_lib.ops.deploy.rollout import rollout_status
 from noa_lib.ops.deploy.smoke import smoke_test
 from noa_lib.ops.deploy.waits import wait_settled
 from noa_lib.ops.deploy.workload import TRACK, Obj, meta, pick_container, ref, replicas
@@ -102,17 +103,18 @@ class BlueGreenPlan:
         return tuple(self.plans.values())
 
 
-def selector_plan(target: Target, settings: Any, ns: str, service: str,
+def selector_plan(kc: KubeContext, service: str,
                   before: dict[str, str], track: str, action: str) -> Plan:
     """Set ``track`` in the Service selector (a merge patch of ``spec.selector``)."""
     after = {**before, TRACK: track}
     changes = () if after == before else (
-        Change(ref("service", ns, service), "spec.selector", dict(before), after),)
+        Change(ref("service", kc.namespace, service), "spec.selector", dict(before), after),)
     body = {"spec": {"selector": {TRACK: track}}}
-    return Plan(action=action, target=target, changes=changes,
-                perform=lambda: kube_apps.patch(settings, "services", service, body, ns,
-                                                patch_type="merge"),
-                rollback=f"set the selector of service {ns}/{service} back to {dict(before)}")
+    return Plan(action=action, target=kc.target, changes=changes,
+                perform=lambda: kube_apps.patch(kc.settings, "services", service, body,
+                                                kc.namespace, patch_type="merge"),
+                rollback=f"set the selector of service {kc.namespace}/{service} back to "
+                         f"{dict(before)}")
 
 
 def plan_blue_green(
@@ -142,7 +144,8 @@ def plan_blue_green(
         ParameterError: a bad parameter, naming it.
         PreconditionFailed: green would be what already serves, or no slot exists.
     """
-    ns = namespace_of(target, namespace)
+    kc = kube_context(target, namespace)
+    ns = kc.namespace
     params.workload(ns, deployment, container=container)
     if service:
         validate_name(service, "service")
@@ -161,8 +164,7 @@ def plan_blue_green(
         raise ParameterError(f"migration_command cannot be split into arguments: {exc}",
                              name="migration_command",
                              accepted="a command line, e.g. 'noa-server migrate --apply'") from None
-    settings = kube(target)
-    base, other, svc_name, selector, slots = current_slots(target, deployment, ns, service)
+    base, other, svc_name, selector, slots = current_slots(kc, deployment, service)
     blue = base if slots.blue == deployment else other
     assert blue is not None
     green_now = other if slots.green == green_slot(deployment) else base
@@ -184,20 +186,20 @@ def plan_blue_green(
         raise PreconditionFailed(f"{slots.blue} already serves {blue_image}: nothing to deploy")
     plans: dict[str, Plan] = {}
     plans["narrow"] = selector_plan(
-        target, settings, ns, svc_name, selector, slots.blue_track,
+        kc, svc_name, selector, slots.blue_track,
         f"keep service {ns}/{svc_name} on blue ({slots.blue}, track={slots.blue_track})")
-    plans["green"] = _green_plan(target, settings, ns, slots, blue, green_now, cname,
+    plans["green"] = _green_plan(kc, slots, blue, green_now, cname,
                                  green_image, n)
-    plans["migrate"] = _migration_plan(target, settings, ns, deployment, image_tag,
+    plans["migrate"] = _migration_plan(kc, deployment, image_tag,
                                        green_image, command)
     narrowed = {**selector, TRACK: slots.blue_track}
     plans["switch"] = selector_plan(
-        target, settings, ns, svc_name, narrowed, slots.green_track,
+        kc, svc_name, narrowed, slots.green_track,
         f"switch service {ns}/{svc_name} to green ({slots.green}, track={slots.green_track})")
     plans["switch_back"] = selector_plan(
-        target, settings, ns, svc_name, {**selector, TRACK: slots.green_track}, slots.blue_track,
+        kc, svc_name, {**selector, TRACK: slots.green_track}, slots.blue_track,
         f"switch service {ns}/{svc_name} back to blue ({slots.blue})")
-    plans["keep_blue"] = _keep_plan(target, settings, ns, slots.blue, blue, keep_blue_hours)
+    plans["keep_blue"] = _keep_plan(kc, slots.blue, blue, keep_blue_hours)
     findings = []
     if not command:
         findings.append(Finding("migrations", Status.OK,
@@ -211,17 +213,17 @@ def plan_blue_green(
     )
 
 
-def _green_plan(target: Target, settings: Any, ns: str, slots: Slots, blue: Obj,
+def _green_plan(kc: KubeContext, slots: Slots, blue: Obj,
                 green_now: Obj | None, container: str, image: str, n: int) -> Plan:
-    resource = ref("deployment", ns, slots.green)
+    resource = ref("deployment", kc.namespace, slots.green)
     if green_now is None:
         body = green_object(blue, slots.green, slots.green_track, image, container)
         return Plan(
             action=f"create green {resource} ({image}, {n} replicas, track={slots.green_track})",
-            target=target,
+            target=kc.target,
             changes=(Change(resource, "(object)", None,
                             f"{image}, {n} replicas, selector {body['spec']['selector']}"),),
-            perform=lambda: kube_apps.create(settings, "deployments", body, ns),
+            perform=lambda: kube_apps.create(kc.settings, "deployments", body, kc.namespace),
             rollback=f"delete {resource}")
     old = str(pick_container(green_now, container).get("image"))
     changes = []
@@ -232,65 +234,68 @@ def _green_plan(target: Target, settings: Any, ns: str, slots: Slots, blue: Obj,
         changes.append(Change(resource, "spec.replicas", replicas(green_now), n))
     patch = {"spec": {"replicas": n, "template": {"spec": {"containers": [
         {"name": container, "image": image}]}}}}
-    return Plan(action=f"update green {resource} to {image} with {n} replicas", target=target,
+    return Plan(action=f"update green {resource} to {image} with {n} replicas", target=kc.target,
                 changes=tuple(changes),
-                perform=lambda: kube_apps.patch(settings, "deployments", slots.green, patch, ns),
+                perform=lambda: kube_apps.patch(kc.settings, "deployments", slots.green, patch,
+                                                kc.namespace),
                 rollback=f"scale {resource} back to {replicas(green_now)}")
 
 
-def _migration_plan(target: Target, settings: Any, ns: str, deployment: str, tag: str,
+def _migration_plan(kc: KubeContext, deployment: str, tag: str,
                     image: str, command: tuple[str, ...]) -> Plan:
     name = job_name(deployment, tag)
-    resource = ref("job", ns, name)
+    resource = ref("job", kc.namespace, name)
     if not command:
-        return Plan(action="no migrations", target=target, changes=(), perform=lambda: None)
+        return Plan(action="no migrations", target=kc.target, changes=(), perform=lambda: None)
     body = {"apiVersion": "batch/v1", "kind": "Job",
             "metadata": {"name": name, "labels": {"app": deployment, "noa.io/migration": "true"}},
             "spec": {"backoffLimit": 0, "template": {
                 "metadata": {"labels": {"noa.io/migration": name}},
                 "spec": {"restartPolicy": "Never", "containers": [
                     {"name": "migrate", "image": image, "command": list(command)}]}}}}
-    return Plan(action=f"run the DB migrations of {tag}: job {resource}", target=target,
+    return Plan(action=f"run the DB migrations of {tag}: job {resource}", target=kc.target,
                 changes=(Change(resource, "(object)", None,
                                 f"{image} running {shlex.join(command)}"),),
-                perform=lambda: _run_job(settings, ns, name, body),
+                perform=lambda: _run_job(kc, name, body),
                 rollback="migrations must be backward compatible: blue keeps running on them; "
                          "a schema rollback is rollback what=database")
 
 
-def _run_job(settings: Any, ns: str, name: str, body: Obj, timeout_s: float = 120.0,
+def _run_job(kc: KubeContext, name: str, body: Obj, timeout_s: float = 120.0,
              sleep: Callable[[float], None] = time.sleep) -> Obj:
-    existing = kube_apps.find(settings, "jobs", name, ns)
+    existing = kube_apps.find(kc.settings, "jobs", name, kc.namespace)
     if existing is None:
-        kube_apps.create(settings, "jobs", body, ns)
+        kube_apps.create(kc.settings, "jobs", body, kc.namespace)
     deadline = time.monotonic() + timeout_s
     while True:
-        job = kube_apps.get(settings, "jobs", name, ns)
+        job = kube_apps.get(kc.settings, "jobs", name, kc.namespace)
         conditions = {c.get("type"): c for c in (job.get("status") or {}).get("conditions") or []
                       if c.get("status") == "True"}
         if "Complete" in conditions:
             return job
         if "Failed" in conditions:
             reason = conditions["Failed"].get("reason") or "Failed"
-            raise StepFailed(f"migration job {ns}/{name} failed ({reason}); green is NOT "
+            raise StepFailed(f"migration job {kc.namespace}/{name} failed ({reason}); green is "
+                             "NOT "
                              "switched to — blue keeps serving")
         if time.monotonic() >= deadline:
-            raise StepFailed(f"migration job {ns}/{name} did not finish within {timeout_s:g} s")
+            raise StepFailed(f"migration job {kc.namespace}/{name} did not finish within "
+                             f"{timeout_s:g} s")
         sleep(0.5)
 
 
-def _keep_plan(target: Target, settings: Any, ns: str, name: str, blue: Obj,
+def _keep_plan(kc: KubeContext, name: str, blue: Obj,
                hours: float) -> Plan:
     after = (datetime.now(UTC) + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
     before = (meta(blue).get("annotations") or {}).get(DECOMMISSION_AFTER)
     body = {"metadata": {"annotations": {DECOMMISSION_AFTER: after}}}
-    resource = ref("deployment", ns, name)
+    resource = ref("deployment", kc.namespace, name)
     return Plan(action=f"keep blue {resource} for {hours:g} h (then decommission it)",
-                target=target,
+                target=kc.target,
                 changes=(Change(resource, f"metadata.annotations[{DECOMMISSION_AFTER}]",
                                 before, after),),
-                perform=lambda: kube_apps.patch(settings, "deployments", name, body, ns,
-                                                patch_type="merge"),
+                perform=lambda: kube_apps.patch(kc.settings, "deployments", name, body,
+                                                kc.namespace, patch_type="merge"),
                 rollback="switch back: set the service selector to blue's track")
 
 
@@ -361,7 +366,7 @@ def run_blue_green(plan: BlueGreenPlan, *, dry_run: bool = True, confirm: str | 
         return BlueGreenRun(plan, "decommissioned" if done.applied else "nothing to do",
                             (Phase("decommission", "done", done.message),), (done,), (), None,
                             (finding,), dry_run=False)
-    settings = kube(plan.target)
+    kc = kube_context(plan.target, plan.namespace)
     applied: list[Applied] = []
     phases: list[Phase] = []
     findings: list[Finding] = list(plan.findings)
@@ -375,11 +380,10 @@ def run_blue_green(plan: BlueGreenPlan, *, dry_run: bool = True, confirm: str | 
     try:
         step("narrow")
         step("green")
-        wait_settled(settings, plan.slots.green, plan.namespace,
-                     timeout_s=plan.ready_timeout_s)
+        wait_settled(kc, plan.slots.green, timeout_s=plan.ready_timeout_s)
         phases.append(Phase("ready", "done", f"{plan.slots.green} Ready"))
         step("migrate")
-        smoke = smoke_test(plan.target, plan.namespace, plan.slots.green,
+        smoke = smoke_test(kc, plan.slots.green,
                            label_selector=_selector_text(plan, plan.slots.green_track))
         findings.extend(smoke)
         bad = [f for f in smoke if f.status in (Status.CRITICAL, Status.UNREACHABLE)]
@@ -398,7 +402,7 @@ def run_blue_green(plan: BlueGreenPlan, *, dry_run: bool = True, confirm: str | 
     step("switch")
     monitoring: AnalysisResult | None = None
     try:
-        monitoring, reason = _monitor(plan, settings, say, sleep)
+        monitoring, reason = _monitor(plan, kc, say, sleep)
         findings.extend(monitoring.findings)
     except NoaError as exc:
         reason = f"monitoring could not run: {exc}"
@@ -426,7 +430,7 @@ def _selector_text(plan: BlueGreenPlan, track: str) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
-def _monitor(plan: BlueGreenPlan, settings: Any, say: Progress,
+def _monitor(plan: BlueGreenPlan, kc: KubeContext, say: Progress,
              sleep: Callable[[float], None]) -> tuple[AnalysisResult, str]:
     """Green's analysis after the switch and why it is unhealthy (``""`` when healthy)."""
     warmup = min(8.0, plan.monitor_s)
@@ -435,8 +439,8 @@ def _monitor(plan: BlueGreenPlan, settings: Any, say: Progress,
     result = run_analysis(plan.target, service=plan.service, canary_version=plan.green_version,
                           stable_version=plan.blue_version, spec=plan.spec,
                           label=f"blue-green monitor ({plan.monitor_s:g} s)", sleep=sleep)
-    status = rollout_status(kube_apps.get(settings, "deployments", plan.slots.green,
-                                          plan.namespace))
+    status = rollout_status(kube_apps.get(kc.settings, "deployments", plan.slots.green,
+                                          kc.namespace))
     ready = status.ready >= status.desired > 0
     emit_event("analysis", summary=f"blue-green monitor: {result.phase}; green pods "
                f"{status.ready}/{status.desired} Ready", target=plan.target.name)

@@ -17,7 +17,7 @@ from noa_lib.clients import kube_apps
 from noa_lib.config import Target
 from noa_lib.errors import PreconditionFailed
 from noa_lib.ops.deploy import params
-from noa_lib.ops.deploy.rollout import kube, namespace_of
+from noa_lib.ops.deploy.context import KubeContext, kube_context
 from noa_lib.ops.deploy.workload import TRACK, Obj, meta, ref, replicas, template, track_copy
 from noa_lib.ops.names import validate_name
 from noa_lib.ops.safety import Change, Plan
@@ -77,18 +77,18 @@ def green_object(blue: Obj, name: str, track: str, image: str, container: str) -
                       annotations={BLUE_GREEN_OF: base.removesuffix("-green")})
 
 
-def current_slots(target: Target, deployment: str, ns: str, service: str
+def current_slots(kc: KubeContext, deployment: str, service: str
                   ) -> tuple[Obj | None, Obj | None, str, dict[str, Any], Slots]:
     """Both slots' Deployments (``None`` when absent), the Service's name and selector, and
     which slot is blue (serving) and which green (idle), as they are now."""
-    settings = kube(target)
-    base = kube_apps.find(settings, "deployments", deployment, ns)
-    other = kube_apps.find(settings, "deployments", green_slot(deployment), ns)
+    ns = kc.namespace
+    base = kube_apps.find(kc.settings, "deployments", deployment, ns)
+    other = kube_apps.find(kc.settings, "deployments", green_slot(deployment), ns)
     probe = base or other or {}
     svc_name = service or str((meta(template(probe)).get("labels") or {}).get("app")
                               or deployment)
     validate_name(svc_name, "service")
-    svc = kube_apps.get(settings, "services", svc_name, ns)
+    svc = kube_apps.get(kc.settings, "services", svc_name, ns)
     selector = dict((svc.get("spec") or {}).get("selector") or {})
     return base, other, svc_name, selector, choose_slots(deployment, selector, base, other)
 
@@ -103,10 +103,10 @@ def decommission_plan(target: Target, *, deployment: str, namespace: str = "",
         PreconditionFailed: the idle slot's keep time has not passed (and not ``force``), it has
             no decommission time, or the Service still selects it.
     """
-    ns = namespace_of(target, namespace)
+    kc = kube_context(target, namespace)
+    ns = kc.namespace
     params.workload(ns, deployment)
-    settings = kube(target)
-    base, other, svc_name, selector, slots = current_slots(target, deployment, ns, service)
+    base, other, svc_name, selector, slots = current_slots(kc, deployment, service)
     idle = other if slots.green == green_slot(deployment) else base
     if idle is None:
         return Plan(action=f"decommission: no idle slot beside {slots.blue}", target=target,
@@ -128,7 +128,7 @@ def decommission_plan(target: Target, *, deployment: str, namespace: str = "",
     return Plan(action=f"decommission the old blue {resource}", target=target,
                 changes=(Change(resource, "(object)",
                                 f"{replicas(idle)} replicas, keep until {when}", None),),
-                perform=lambda: kube_apps.delete(settings, "deployments", slots.green, ns),
+                perform=lambda: kube_apps.delete(kc.settings, "deployments", slots.green, ns),
                 rollback="recreate it with the blue-green runbook (it deploys into the idle slot)")
 
 

@@ -35,7 +35,8 @@ from noa_lib.ops.deploy.analysis import (
     skipped_analysis,
 )
 from noa_lib.ops.deploy.canary_plans import abort_plan, canary_name, sequence_plans
-from noa_lib.ops.deploy.rollout import kube, namespace_of, watch_rollout
+from noa_lib.ops.deploy.context import kube_context
+from noa_lib.ops.deploy.rollout import watch_rollout
 from noa_lib.ops.deploy.traffic import TrafficStep, traffic_steps
 from noa_lib.ops.deploy.workload import (
     TRACK,
@@ -115,7 +116,8 @@ def plan_canary(
             the canary any traffic.
         NotFound / ClientError: stable or the Service cannot be read.
     """
-    ns = namespace_of(target, namespace)
+    kc = kube_context(target, namespace)
+    ns = kc.namespace
     params.workload(ns, deployment, container=container)
     if service:
         validate_name(service, "service")
@@ -126,8 +128,7 @@ def plan_canary(
     params.positive(ready_timeout_s, "ready_timeout_s")
     if skip_analysis and not skip_reason.strip():
         skip_reason = "skip_analysis=True (emergency mode; no reason given)"
-    settings = kube(target)
-    stable = kube_apps.get(settings, "deployments", deployment, ns)
+    stable = kube_apps.get(kc.settings, "deployments", deployment, ns)
     picked = pick_container(stable, container)
     cname = str(picked.get("name"))
     stable_image = str(picked.get("image") or "")
@@ -141,7 +142,7 @@ def plan_canary(
     tpl_labels = dict(meta(template(stable)).get("labels") or {})
     svc_name = service or str(tpl_labels.get("app") or deployment)
     validate_name(svc_name, "service")
-    svc = kube_apps.get(settings, "services", svc_name, ns)
+    svc = kube_apps.get(kc.settings, "services", svc_name, ns)
     selector = dict((svc.get("spec") or {}).get("selector") or {})
     canary_labels = {**tpl_labels, TRACK: "canary"}
     if not selects(selector, canary_labels):
@@ -149,7 +150,7 @@ def plan_canary(
             f"Service {ns}/{svc_name} selects {selector}: canary pods (labels {canary_labels}) "
             "would get no traffic; the Service must select by app without track")
     name = canary_name(deployment)
-    if kube_apps.find(settings, "deployments", name, ns) is not None:
+    if kube_apps.find(kc.settings, "deployments", name, ns) is not None:
         raise PreconditionFailed(f"Deployment {ns}/{name} already exists: a canary is in "
                                  "progress or was left behind; finish or delete it first")
     findings: list[Finding] = []
@@ -165,9 +166,9 @@ def plan_canary(
                                 evidence={"skip_analysis": True}))
     if stable_image == canary_image:
         raise PreconditionFailed(f"{deployment} already runs {stable_image}: nothing to canary")
-    plans = sequence_plans(target, settings, ns, deployment, name, stable, cname, canary_image, n,
+    plans = sequence_plans(kc, deployment, name, stable, cname, canary_image, n,
                    split, ready_timeout_s)
-    abort = abort_plan(target, settings, ns, deployment, name, n, (0, n), ready_timeout_s)
+    abort = abort_plan(kc, deployment, name, n, (0, n), ready_timeout_s)
     return CanaryPlan(
         target=target, namespace=ns, stable=deployment, canary=name, service=svc_name,
         container=cname, stable_image=stable_image, canary_image=canary_image,
@@ -323,8 +324,8 @@ def _analyse(plan: CanaryPlan, s: TrafficStep, say: Progress,
 
 def _abort(plan: CanaryPlan, current: tuple[int, int], reason: str, applied: list[Applied],
            findings: list[Finding], say: Progress, confirm: str | None) -> None:
-    settings = kube(plan.target)
-    abort = abort_plan(plan.target, settings, plan.namespace, plan.stable, plan.canary,
+    kc = kube_context(plan.target, plan.namespace)
+    abort = abort_plan(kc, plan.stable, plan.canary,
                        plan.original_replicas, current, plan.ready_timeout_s)
     emit_event("canary-aborted", summary=f"canary of {plan.canary_image} aborted: {reason}",
                target=plan.target.name)

@@ -8,7 +8,7 @@ Read-only. :func:`pre_deployment_checklist` checks, for deploying ``image_tag`` 
   template (a server-side dry run of the image patch, ``dryRun=All``: validated, nothing stored);
 - infrastructure: the migrations the release brings (parameter) against those already applied
   (``GET /api/v1/migrations`` through the service proxy); the last backup and the last validated
-  backup are recent enough (from the records: :class:`DeployEvidence`, gathered by
+  backup are recent enough (from the records: :class:`~.evidence.DeployEvidence`, gathered by
   :func:`noa_lib.records.deploy_evidence.deploy_evidence`); the service's error rate and p95
   now; the 30-day error budget of the 99 % availability SLO; no P0/P1 alert firing and no
   open P0/P1 incident record; every current pod healthy;
@@ -28,31 +28,11 @@ from typing import Any
 
 from noa_lib.config import Target
 from noa_lib.errors import ClientError, NoaError, ParameterError, StepFailed
+from noa_lib.ops.deploy import checklist_checks as checks
 from noa_lib.ops.deploy import checklist_items as ci
+from noa_lib.ops.deploy.evidence import DeployEvidence
 from noa_lib.ops.findings import Finding, Status
 from noa_lib.ops.names import validate_image_tag, validate_name
-
-SLO_AVAILABILITY = 0.99
-"""NOA Server's availability SLO (30 days): NOA's thresholds call an error rate under 1 % normal,
-so the error budget is 1 % of requests; a release should not ship while it is spent."""
-SLO_WINDOW = "30d"
-
-
-@dataclass(frozen=True)
-class DeployEvidence:
-    """What the records say about the state before a deployment (gathered in ``records``).
-
-    ``last_backup``/``last_validation``: start time and run id of the newest successful
-    ``backup/full_backup`` / ``backup/validate_backup`` record (outcome ok), or ``None``;
-    ``open_incidents``: run ids (with severity) of incident records in the last days whose
-    outcome says P0/P1 and not resolved.
-    """
-
-    last_backup: tuple[datetime, str] | None = None
-    last_validation: tuple[datetime, str] | None = None
-    open_incidents: tuple[str, ...] = ()
-    incidents_since: datetime | None = None
-    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,7 +127,6 @@ def pre_deployment_checklist(
     human = ci.human_items(signoffs or {}, signed_off_by, moment)
     ns = namespace or (target.kubernetes.namespace if target.kubernetes else "noa")
 
-    from noa_lib.ops.deploy import checklist_checks as checks
 
     current = checks.current_deployment(target, deployment, ns)
     digest_holder: dict[str, str | None] = {}
@@ -199,5 +178,5 @@ def require_go(result: ChecklistResult, fail_on_no_go: bool = False) -> str:
     return line
 
 
-__all__ = ["SLO_AVAILABILITY", "SLO_WINDOW", "ChecklistResult", "DeployEvidence",
+__all__ = ["ChecklistResult",
            "pre_deployment_checklist", "require_go"]

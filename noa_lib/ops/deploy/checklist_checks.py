@@ -9,15 +9,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from noa_lib.config import Target
 from noa_lib.errors import ClientError, ConfigError
+from noa_lib.ops.deploy.evidence import SLO_AVAILABILITY, SLO_WINDOW, DeployEvidence
 from noa_lib.ops.deploy.params import image_with_tag
 from noa_lib.ops.findings import Finding, Status
-
-if TYPE_CHECKING:
-    from noa_lib.ops.deploy.checklist import DeployEvidence
 
 Obj = dict[str, Any]
 
@@ -214,7 +212,6 @@ def service_health(target: Target, service: str) -> list[Finding]:
 
 def error_budget(target: Target, service: str) -> Finding:
     """Remaining 30-day error budget of the 99 % availability SLO for ``service``."""
-    from noa_lib.ops.deploy.checklist import SLO_AVAILABILITY, SLO_WINDOW
 
     check = "error budget"
     if target.prometheus is None:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from noa_lib.clients import kube_apps
 from noa_lib.config import Target
 from noa_lib.errors import ParameterError, PreconditionFailed
 from noa_lib.journal import utcnow_iso
 from noa_lib.ops.deploy import params
-from noa_lib.ops.deploy.rollout import kube, namespace_of
+from noa_lib.ops.deploy.context import KubeContext, kube_context
 from noa_lib.ops.deploy.workload import Obj, meta, ref
 from noa_lib.ops.names import validate_name
 from noa_lib.ops.safety import Change, Plan
@@ -62,10 +61,11 @@ def versions_from(items: list[Obj]) -> tuple[ConfigVersion, ...]:
 def config_history(target: Target, name: str, *, namespace: str = ""
                    ) -> tuple[ConfigVersion, ...]:
     """Saved versions of ConfigMap ``name``, oldest first."""
-    ns = namespace_of(target, namespace)
+    kc = kube_context(target, namespace)
+    ns = kc.namespace
     validate_name(ns, "namespace")
     validate_name(name, "config_name", "subdomain")
-    items = kube_apps.list_objects(kube(target), "configmaps", ns,
+    items = kube_apps.list_objects(kc.settings, "configmaps", ns,
                                    label_selector=f"{HISTORY_LABEL}={name}")
     return versions_from(items)
 
@@ -89,26 +89,27 @@ def _data_changes(resource: str, before: Mapping[str, str], after: Mapping[str, 
             for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)]
 
 
-def _plan(target: Target, settings: Any, ns: str, name: str, current: Obj,
+def _plan(kc: KubeContext, name: str, current: Obj,
           new_data: dict[str, str], history: tuple[ConfigVersion, ...], action: str,
           rollback: str) -> Plan:
-    resource = ref("configmap", ns, name)
+    resource = ref("configmap", kc.namespace, name)
     old_data = dict(current.get("data") or {})
     changes = _data_changes(resource, old_data, new_data)
     number = (history[-1].number if history else 0) + 1
     saved = _history_object(name, number, old_data)
     if changes:
-        changes.insert(0, Change(ref("configmap", ns, saved["metadata"]["name"]), "(object)",
-                                 None, f"copy of {name}'s current data ({len(old_data)} keys)"))
+        copy = ref("configmap", kc.namespace, saved["metadata"]["name"])
+        changes.insert(0, Change(copy, "(object)", None,
+                                 f"copy of {name}'s current data ({len(old_data)} keys)"))
 
     def set_data(obj: Obj) -> None:
         obj["data"] = dict(new_data)
 
     def perform() -> Obj:
-        kube_apps.create(settings, "configmaps", saved, ns)
-        return kube_apps.update(settings, "configmaps", name, set_data, ns)
+        kube_apps.create(kc.settings, "configmaps", saved, kc.namespace)
+        return kube_apps.update(kc.settings, "configmaps", name, set_data, kc.namespace)
 
-    return Plan(action=action, target=target, changes=tuple(changes), perform=perform,
+    return Plan(action=action, target=kc.target, changes=tuple(changes), perform=perform,
                 rollback=rollback.format(saved=saved["metadata"]["name"], number=number))
 
 
@@ -116,13 +117,13 @@ def config_change_plan(target: Target, name: str, data: Mapping[str, str | None]
                        namespace: str = "") -> Plan:
     """Plan changing keys of ConfigMap ``name`` (a ``None`` value removes the key), keeping the
     current data as the next history version."""
-    ns = namespace_of(target, namespace)
+    kc = kube_context(target, namespace)
+    ns = kc.namespace
     validate_name(ns, "namespace")
     validate_name(name, "config_name", "subdomain")
     if not data:
         raise ParameterError("no keys to change", name="data", accepted="a mapping key -> value")
-    settings = kube(target)
-    current = kube_apps.get(settings, "configmaps", name, ns)
+    current = kube_apps.get(kc.settings, "configmaps", name, ns)
     new_data = dict(current.get("data") or {})
     for key, value in data.items():
         if value is None:
@@ -130,7 +131,7 @@ def config_change_plan(target: Target, name: str, data: Mapping[str, str | None]
         else:
             new_data[key] = str(value)
     history = config_history(target, name, namespace=ns)
-    return _plan(target, settings, ns, name, current, new_data, history,
+    return _plan(kc, name, current, new_data, history,
                  f"change {ref('configmap', ns, name)}",
                  "restore the saved version {number} ({saved}): rollback runbook with "
                  "what=configuration")
@@ -144,7 +145,8 @@ def config_restore_plan(target: Target, name: str, *, revision: int = 0, namespa
         PreconditionFailed: nothing was ever saved for it.
         ParameterError: ``revision`` is not saved (the message lists the saved ones).
     """
-    ns = namespace_of(target, namespace)
+    kc = kube_context(target, namespace)
+    ns = kc.namespace
     params.whole(revision, "config_revision")
     history = config_history(target, name, namespace=ns)
     if not history:
@@ -159,9 +161,8 @@ def config_restore_plan(target: Target, name: str, *, revision: int = 0, namespa
             raise ParameterError(f"config_revision={revision} is not saved (saved: {numbers})",
                                  name="config_revision", accepted=numbers)
         chosen = match[0]
-    settings = kube(target)
-    current = kube_apps.get(settings, "configmaps", name, ns)
-    return _plan(target, settings, ns, name, current, dict(chosen.data), history,
+    current = kube_apps.get(kc.settings, "configmaps", name, ns)
+    return _plan(kc, name, current, dict(chosen.data), history,
                  f"restore {ref('configmap', ns, name)} from saved version {chosen.number} "
                  f"({chosen.name}, saved {chosen.saved_at})",
                  "the data replaced now is saved as version {number} ({saved}): restore it with "

@@ -9,13 +9,13 @@ number. :func:`undo_plan` shows the pod-template fields that change, before -> a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from noa_lib.clients import kube_apps
 from noa_lib.config import Target
 from noa_lib.errors import ParameterError, PreconditionFailed
 from noa_lib.ops.deploy import params
-from noa_lib.ops.deploy.rollout import CHANGE_CAUSE, RolloutWatch, kube, namespace_of
+from noa_lib.ops.deploy.context import KubeContext, kube_context
+from noa_lib.ops.deploy.rollout import CHANGE_CAUSE, RolloutWatch
 from noa_lib.ops.deploy.workload import (
     Obj,
     clean_template,
@@ -45,11 +45,11 @@ class Revision:
     template: Obj = field(repr=False, compare=False, default_factory=dict)
 
 
-def owned_replicasets(settings: Any, deployment: Obj, namespace: str) -> list[Obj]:
+def owned_replicasets(kc: KubeContext, deployment: Obj) -> list[Obj]:
     """The ReplicaSets whose controller owner is ``deployment`` (by uid, else by name)."""
     uid, name = meta(deployment).get("uid"), meta(deployment).get("name")
     owned = []
-    for rs in kube_apps.list_objects(settings, "replicasets", namespace):
+    for rs in kube_apps.list_objects(kc.settings, "replicasets", kc.namespace):
         for owner in meta(rs).get("ownerReferences") or []:
             if owner.get("kind") != "Deployment":
                 continue
@@ -96,11 +96,11 @@ def revision_history(target: Target, deployment: str, *, namespace: str = ""
         ParameterError: bad names (before any request).
         NotFound / ClientError: the Deployment cannot be read.
     """
-    ns = namespace_of(target, namespace)
+    kc = kube_context(target, namespace)
+    ns = kc.namespace
     params.workload(ns, deployment)
-    settings = kube(target)
-    dep = kube_apps.get(settings, "deployments", deployment, ns)
-    return history_from(dep, owned_replicasets(settings, dep, ns))
+    dep = kube_apps.get(kc.settings, "deployments", deployment, ns)
+    return history_from(dep, owned_replicasets(kc, dep))
 
 
 def pick_revision(history: tuple[Revision, ...], to_revision: int = 0) -> Revision:
@@ -132,12 +132,12 @@ def undo_plan(target: Target, deployment: str, *, to_revision: int = 0, namespac
     Raises:
         ParameterError / PreconditionFailed: see :func:`pick_revision`; bad names.
     """
-    ns = namespace_of(target, namespace)
+    kc = kube_context(target, namespace)
+    ns = kc.namespace
     params.workload(ns, deployment)
     params.whole(to_revision, "to_revision")
-    settings = kube(target)
-    dep = kube_apps.get(settings, "deployments", deployment, ns)
-    history = history_from(dep, owned_replicasets(settings, dep, ns))
+    dep = kube_apps.get(kc.settings, "deployments", deployment, ns)
+    history = history_from(dep, owned_replicasets(kc, dep))
     chosen = pick_revision(history, to_revision)
     resource = ref("deployment", ns, deployment)
     before = clean_template(template(dep))
@@ -153,7 +153,7 @@ def undo_plan(target: Target, deployment: str, *, to_revision: int = 0, namespac
         body[1] = {"op": "add", "path": "/metadata/annotations", "value": {CHANGE_CAUSE: cause}}
 
     def perform() -> Obj:
-        return kube_apps.patch(settings, "deployments", deployment, body, ns, patch_type="json")
+        return kube_apps.patch(kc.settings, "deployments", deployment, body, ns, patch_type="json")
 
     current = revision(dep)
     return Plan(

@@ -16,9 +16,10 @@ from noa_lib.errors import ClientError, ParameterError
 from noa_lib.ops.deploy import params
 from noa_lib.ops.deploy.analysis import analysis_spec, run_analysis
 from noa_lib.ops.deploy.configmaps import ConfigVersion, config_history, config_restore_plan
+from noa_lib.ops.deploy.context import namespace_for
 from noa_lib.ops.deploy.db_rollback import DatabaseRollback, DeployRecord, database_rollback
 from noa_lib.ops.deploy.revisions import Revision, pick_revision, revision_history, undo_plan
-from noa_lib.ops.deploy.rollout import RolloutWatch, namespace_of, watch_rollout
+from noa_lib.ops.deploy.rollout import RolloutWatch, watch_rollout
 from noa_lib.ops.findings import Finding, Status
 from noa_lib.ops.names import validate_name
 from noa_lib.ops.safety import Applied, Plan
@@ -54,7 +55,7 @@ def plan_rollback(target: Target, *, what: str, deployment: str, namespace: str 
     if what not in WHATS:
         raise ParameterError(f"what={what!r} is not one of {', '.join(WHATS)}", name="what",
                              accepted=", ".join(WHATS))
-    ns = namespace_of(target, namespace)
+    ns = namespace_for(target, namespace)
     params.workload(ns, deployment)
     params.whole(to_revision, "to_revision")
     params.whole(config_revision, "config_revision")

@@ -19,8 +19,9 @@ from typing import Any
 
 from noa_lib.clients import kube_apps
 from noa_lib.config import Target
-from noa_lib.errors import ClientError, ConfigError, ParameterError
+from noa_lib.errors import ClientError, ParameterError
 from noa_lib.ops.deploy import params
+from noa_lib.ops.deploy.context import KubeContext, kube_context
 from noa_lib.ops.deploy.workload import (
     Obj,
     field_changes,
@@ -35,18 +36,6 @@ from noa_lib.ops.findings import Finding, Status
 from noa_lib.ops.safety import Change, Plan
 
 CHANGE_CAUSE = "kubernetes.io/change-cause"
-
-
-def kube(target: Target) -> Any:
-    """The target's Kubernetes settings (``ConfigError`` when it has none)."""
-    if target.kubernetes is None:
-        raise ConfigError(f"target {target.name!r} has no [kubernetes] section")
-    return target.kubernetes
-
-
-def namespace_of(target: Target, namespace: str = "") -> str:
-    """``namespace`` or the target's configured one."""
-    return namespace or kube(target).namespace
 
 
 @dataclass(frozen=True)
@@ -168,11 +157,11 @@ def image_change(target: Target, deployment: str, image_tag: str, *, namespace: 
         ParameterError: bad names or tag (before any request); unknown container.
         NotFound / ClientError: the Deployment cannot be read.
     """
-    ns = namespace_of(target, namespace)
+    kc = kube_context(target, namespace)
+    ns = kc.namespace
     params.workload(ns, deployment, container=container)
     params.tag(image_tag)
-    settings = kube(target)
-    current = kube_apps.get(settings, "deployments", deployment, ns)
+    current = kube_apps.get(kc.settings, "deployments", deployment, ns)
     picked = pick_container(current, container)
     name = str(picked.get("name"))
     before = str(picked.get("image") or "")
@@ -186,11 +175,11 @@ def image_change(target: Target, deployment: str, image_tag: str, *, namespace: 
                               before, after))
         old_cause = (meta(current).get("annotations") or {}).get(CHANGE_CAUSE)
         changes.append(Change(resource, f"metadata.annotations[{CHANGE_CAUSE}]", old_cause, text))
-    accepted = _server_dry_run(settings, deployment, ns, body, resource) if changes else Finding(
+    accepted = _server_dry_run(kc, deployment, body, resource) if changes else Finding(
         "image change", Status.OK, f"{resource} already runs {after}; nothing to roll out")
 
     def perform() -> Obj:
-        return kube_apps.patch(settings, "deployments", deployment, body, ns)
+        return kube_apps.patch(kc.settings, "deployments", deployment, body, ns)
 
     plan = Plan(
         action=f"set image of {resource} container {name} to {image_tag}",
@@ -204,9 +193,9 @@ def image_change(target: Target, deployment: str, image_tag: str, *, namespace: 
                        accepted)
 
 
-def _server_dry_run(settings: Any, deployment: str, ns: str, body: Obj, resource: str) -> Finding:
+def _server_dry_run(kc: KubeContext, deployment: str, body: Obj, resource: str) -> Finding:
     try:
-        kube_apps.patch(settings, "deployments", deployment, body, ns, dry_run=True)
+        kube_apps.patch(kc.settings, "deployments", deployment, body, kc.namespace, dry_run=True)
     except ClientError as exc:
         return Finding("server-side dry run", Status.CRITICAL,
                        f"the API server rejects the change of {resource}: {exc}",
@@ -269,13 +258,13 @@ def watch_rollout(target: Target, deployment: str, *, namespace: str = "",
     Raises:
         ParameterError: bad names or timeout (before any request).
     """
-    ns = namespace_of(target, namespace)
+    kc = kube_context(target, namespace)
+    ns = kc.namespace
     params.workload(ns, deployment)
     params.positive(timeout_s, "timeout_s")
-    settings = kube(target)
     resource = ref("deployment", ns, deployment)
     started = time.monotonic()
-    status = rollout_status(kube_apps.get(settings, "deployments", deployment, ns))
+    status = rollout_status(kube_apps.get(kc.settings, "deployments", deployment, ns))
     rows = [_row(status, 0.0)]
     if not applied:
         finding = Finding("rollout", Status.SKIPPED,
@@ -287,7 +276,7 @@ def watch_rollout(target: Target, deployment: str, *, namespace: str = "",
         if elapsed >= timeout_s:
             break
         sleep(min(poll_s, max(timeout_s - elapsed, 0.05)))
-        status = rollout_status(kube_apps.get(settings, "deployments", deployment, ns))
+        status = rollout_status(kube_apps.get(kc.settings, "deployments", deployment, ns))
         row = _row(status, time.monotonic() - started)
         last = rows[-1]
         if (row.message, row.ready, row.available, row.current) != (
@@ -329,8 +318,6 @@ __all__ = [
     "RolloutStatus",
     "RolloutWatch",
     "image_change",
-    "kube",
-    "namespace_of",
     "rollout_status",
     "template_changes",
     "watch_rollout",

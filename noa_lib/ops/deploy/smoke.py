@@ -14,9 +14,8 @@ import secrets
 from typing import Any
 
 from noa_lib.clients import kube_pods
-from noa_lib.config import Target
 from noa_lib.errors import ClientError
-from noa_lib.ops.deploy.rollout import kube
+from noa_lib.ops.deploy.context import KubeContext
 from noa_lib.ops.findings import Finding, Status
 
 
@@ -27,12 +26,11 @@ def _check(name: str, status: int, expect: int = 200, what: str = "") -> Finding
                    value=status, threshold=expect)
 
 
-def smoke_test(target: Target, namespace: str, deployment: str, *, label_selector: str
-               ) -> tuple[Finding, ...]:
+def smoke_test(kc: KubeContext, deployment: str, *, label_selector: str) -> tuple[Finding, ...]:
     """Findings for each smoke call against one Ready pod of ``deployment``."""
-    settings = kube(target)
+    namespace = kc.namespace
     try:
-        pods = [p for p in kube_pods.list_pods(settings, namespace,
+        pods = [p for p in kube_pods.list_pods(kc.settings, namespace,
                                                label_selector=label_selector) if p.ready]
     except ClientError as exc:
         return (Finding("smoke pods", Status.UNREACHABLE, f"cannot list pods: {exc}"),)
@@ -44,16 +42,16 @@ def smoke_test(target: Target, namespace: str, deployment: str, *, label_selecto
                         evidence={"pod": pod})]
     try:
         for path in ("/healthz", "/readyz"):
-            status = kube_pods.proxy(settings, namespace, pod, path, kind="pod").status
+            status = kube_pods.proxy(kc.settings, namespace, pod, path, kind="pod").status
             findings.append(_check(path, status, what=f"GET {path}"))
         password = secrets.token_urlsafe(16)
-        login = kube_pods.proxy(settings, namespace, pod, "/api/v1/auth/login", method="POST",
+        login = kube_pods.proxy(kc.settings, namespace, pod, "/api/v1/auth/login", method="POST",
                                 kind="pod", body={"username": "smoke-test", "password": password})
         status = login.status
         findings.append(_check("login", status, what="POST /api/v1/auth/login"))
         token = _token(login.json)
         if status == 200 and token:
-            status = kube_pods.proxy(settings, namespace, pod, "/api/v1/users/me", kind="pod",
+            status = kube_pods.proxy(kc.settings, namespace, pod, "/api/v1/users/me", kind="pod",
                                      headers={"Authorization": f"Bearer {token}"}).status
             findings.append(_check("users/me", status, what="GET /api/v1/users/me"))
         else:

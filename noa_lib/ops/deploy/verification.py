@@ -28,7 +28,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from noa_lib.config import Target
-from noa_lib.errors import ClientError, ConfigError, ParameterError
+from noa_lib.errors import ClientError, ParameterError
+from noa_lib.ops.deploy.context import kube_context
 from noa_lib.ops.findings import Finding, Status, worst
 from noa_lib.ops.names import validate_label_value, validate_name
 
@@ -98,17 +99,15 @@ def post_deployment_verification(
                              accepted="a non-empty user name")
     parse_duration(window)
     metrics = default_metrics(max_error_rate, max_p95_s)
-    if target.kubernetes is None:
-        raise ConfigError(f"Kubernetes is not configured for target {target.name}")
     from noa_lib.clients import kube_apps
 
-    settings = target.kubernetes
-    ns = namespace or settings.namespace
+    kc = kube_context(target, namespace)
+    ns = kc.namespace
     findings: list[Finding] = []
     try:
-        objs = kube_apps.list_objects(settings, "deployments", ns)
+        objs = kube_apps.list_objects(kc.settings, "deployments", ns)
         services = [str((s.get("metadata") or {}).get("name"))
-                    for s in kube_apps.list_objects(settings, "services", ns)]
+                    for s in kube_apps.list_objects(kc.settings, "services", ns)]
     except ClientError as exc:
         finding = Finding("kubernetes", Status.UNREACHABLE, f"cannot list workloads: {exc}")
         return Verification(ns, {}, (finding,), datetime.now(UTC))

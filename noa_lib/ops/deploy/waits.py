@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 from noa_lib.clients import kube_apps
 from noa_lib.errors import StepFailed
+from noa_lib.ops.deploy.context import KubeContext
 from noa_lib.ops.deploy.rollout import RolloutStatus, rollout_status
 
 
-def wait_settled(settings: Any, name: str, namespace: str, *, timeout_s: float,
+def wait_settled(kc: KubeContext, name: str, *, timeout_s: float,
                  poll_s: float = 0.5, sleep: Callable[[float], None] = time.sleep
                  ) -> RolloutStatus:
     """Wait until Deployment ``name`` has exactly its desired replicas, all updated and
@@ -21,9 +21,10 @@ def wait_settled(settings: Any, name: str, namespace: str, *, timeout_s: float,
         StepFailed: ProgressDeadlineExceeded, or not settled within ``timeout_s`` (the message
             says how far it got).
     """
+    namespace = kc.namespace
     deadline = time.monotonic() + timeout_s
     while True:
-        status = rollout_status(kube_apps.get(settings, "deployments", name, namespace))
+        status = rollout_status(kube_apps.get(kc.settings, "deployments", name, namespace))
         if status.complete:
             return status
         if status.failed:

@@ -23,19 +23,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from noa_lib.config import Target
 from noa_lib.errors import ClientError, ConfigError, ParameterError
 from noa_lib.ops.findings import Finding, Status
 from noa_lib.ops.logs.parse import LogLine, check_level, keep, level_rank, parse_text
-from noa_lib.ops.logs.patterns import PatternGroup, group, per_minute
+from noa_lib.ops.logs.patterns import PatternGroup, group
 from noa_lib.ops.names import validate_name
 from noa_lib.ops.promql import parse_duration
 from noa_lib.ops.thresholds import THRESHOLDS
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 MAX_WINDOW_S = 7 * 86400
 MAX_PODS = 50
@@ -69,17 +65,6 @@ class LogInvestigation:
     lines: tuple[LogLine, ...]
     groups: tuple[PatternGroup, ...]
     findings: tuple[Finding, ...]
-
-    def timeline(self, top: int = 5, freq: str = "1min") -> pd.DataFrame:
-        """Kept lines per minute for the ``top`` patterns and in ``total`` (zero-filled over the
-        whole window)."""
-        import pandas as pd
-
-        patterns = [g.pattern for g in self.groups[:top]]
-        frame = per_minute(self.lines, patterns, freq=freq)
-        grid = pd.date_range(pd.Timestamp(self.since).floor(freq), pd.Timestamp(self.until)
-                             .floor(freq), freq=freq, tz="UTC", name="time")
-        return frame.reindex(grid, fill_value=0)
 
     def figures(self) -> dict[str, float | int | str]:
         """Outcome figures for a record."""

@@ -17,22 +17,18 @@ placeholder     what                                                    example
 ==============  ======================================================  ===============
 
 :func:`group` counts lines per (level, pattern): share of all lines, first and last seen, pods,
-one example; :func:`per_minute` gives the counts over time as a DataFrame (pandas is imported
-there, not at import time).
+one example. The counts over time are a table, so they are built in
+:func:`noa_lib.show.logs.per_minute`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from noa_lib.ops.logs.parse import LogLine, level_rank
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"),
@@ -108,29 +104,4 @@ def group(lines: Sequence[LogLine], *, top: int | None = None) -> list[PatternGr
     return groups[:top] if top is not None else groups
 
 
-def per_minute(lines: Iterable[LogLine], patterns: Sequence[str] | None = None,
-               *, freq: str = "1min") -> pd.DataFrame:
-    """Lines per minute (``freq``) for each pattern in ``patterns`` (default: all) plus a
-    ``total`` column; a UTC ``DatetimeIndex`` named ``time``. Lines without a time are left out.
-    """
-    import pandas as pd
-
-    rows = [(line.time, normalize(line.message)) for line in lines if line.time is not None]
-    if not rows:
-        empty = pd.DataFrame(columns=[*(patterns or []), "total"], dtype="int64")
-        empty.index = pd.DatetimeIndex([], tz="UTC", name="time")
-        return empty
-    frame = pd.DataFrame(rows, columns=["time", "pattern"])
-    frame["time"] = pd.to_datetime(frame["time"], utc=True)
-    counts = (frame.assign(n=1).pivot_table(index="time", columns="pattern", values="n",
-                                            aggfunc="sum", fill_value=0)
-              .resample(freq).sum())
-    wanted = list(patterns) if patterns is not None else list(counts.columns)
-    out = counts.reindex(columns=wanted, fill_value=0).astype("int64")
-    out["total"] = counts.sum(axis=1).astype("int64")
-    out.index.name = "time"
-    out.columns.name = None
-    return out
-
-
-__all__ = ["MAX_PATTERN", "PatternGroup", "group", "normalize", "per_minute"]
+__all__ = ["MAX_PATTERN", "PatternGroup", "group", "normalize"]

@@ -1,0 +1,129 @@
+"""ops return typed rows, show builds the tables: columns, values and the empty shapes."""
+
+from __future__ import annotations
+
+import ast
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from noa_lib.ops.alert_history import ActiveAlert, AlertEpisode, AlertHistory
+from noa_lib.ops.alert_triage import RecentRollout, TriageResult, rollback_finding
+from noa_lib.ops.deploy.evidence import DeployEvidence
+from noa_lib.ops.monitoring_stack import RuleState, ScrapeTarget, StackHealth
+from noa_lib.show.deploy_checks import EVIDENCE_COLUMNS, show_deploy_evidence
+from noa_lib.show.monitoring import (
+    ACTIVE_COLUMNS,
+    EPISODE_COLUMNS,
+    RULE_COLUMNS,
+    TARGET_COLUMNS,
+    show_active_alerts,
+    show_alert_episodes,
+    show_rules,
+    show_scrape_targets,
+)
+from noa_lib.show.triage import (
+    ROLLOUT_COLUMNS,
+    show_triage_connections,
+    show_triage_long_queries,
+    show_triage_rollouts,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+# ops modules that still build DataFrames, being moved by other work (issue 9 §6): every other
+# module under noa_lib/ops must leave pandas to show/
+STILL_BUILDING_FRAMES = {
+    "ops/backup/history.py", "ops/backup/pitr.py", "ops/backup/pitr_window.py",
+    "ops/backup/wal.py", "ops/database.py", "ops/metrics.py", "ops/dashboards.py",
+}
+
+
+def test_alert_history_tables():
+    history = AlertHistory(
+        [],
+        episodes=(AlertEpisode("HighErrorRate", "P1", '{service="api"}', T0,
+                               T0 + timedelta(minutes=9), 10.0, True),),
+        active=(ActiveAlert("prometheus", "HighErrorRate", "P1", "firing", "2026-11-27T01:00Z",
+                            '{service="api"}'),
+                ActiveAlert("alertmanager", "HighErrorRate", "P1", "active", "x", "")),
+    )
+    episodes = show_alert_episodes(history)
+    assert list(episodes.columns) == EPISODE_COLUMNS
+    assert episodes.loc[0, "minutes"] == 10.0 and bool(episodes.loc[0, "firing_now"])
+    assert episodes.loc[0, "last_seen"] - episodes.loc[0, "started"] == timedelta(minutes=9)
+    assert str(episodes["started"].dt.tz) == "UTC"
+    active = show_active_alerts(history)
+    assert list(active.columns) == ACTIVE_COLUMNS
+    assert list(active["source"]) == ["prometheus", "alertmanager"]
+    empty = AlertHistory([])
+    assert list(show_alert_episodes(empty).columns) == EPISODE_COLUMNS
+    assert show_active_alerts(empty).empty and list(show_active_alerts(empty).columns)
+
+
+def test_monitoring_stack_tables():
+    stack = StackHealth(
+        [],
+        targets=(ScrapeTarget("noa-server", "127.0.0.1:9", "down", 42.5, "2s", "refused"),),
+        rules=(RuleState("noa", "HighErrorRate", "alerting", "ok", "inactive", ""),
+               RuleState("noa", "noa:rate5m", "recording", "err", "", "bad expr")),
+    )
+    targets = show_scrape_targets(stack)
+    assert list(targets.columns) == TARGET_COLUMNS
+    assert targets.loc[0, "last_scrape_age_s"] == 42.5 and targets.loc[0, "health"] == "down"
+    rules = show_rules(stack)
+    assert list(rules.columns) == RULE_COLUMNS and list(rules["health"]) == ["ok", "err"]
+    assert list(show_rules(StackHealth([])).columns) == RULE_COLUMNS
+
+
+def test_triage_tables_keep_their_shape_when_nothing_was_read():
+    rollouts = (RecentRollout("noa-api", 3, 2, T0, 12.0, "noa/api:2.15.0"),)
+    result = TriageResult("HighErrorRate", {}, True, [], (), rollouts=rollouts)
+    frame = show_triage_rollouts(result)
+    assert list(frame.columns) == ROLLOUT_COLUMNS
+    assert frame.loc[0, "deployment"] == "noa-api" and frame.loc[0, "minutes_ago"] == 12.0
+    assert rollback_finding(result.rollouts, "api", "noa").message.startswith(
+        "rollback candidate: noa-api rolled out revision 3 12 min ago")
+    bare = TriageResult("Other", {}, False, [], ())
+    assert show_triage_rollouts(bare).empty
+    assert list(show_triage_long_queries(bare).columns)[:3] == ["pid", "user", "database"]
+    assert list(show_triage_connections(bare).columns) == ["database", "state", "connections"]
+
+
+def test_deploy_evidence_table():
+    evidence = DeployEvidence(last_backup=(T0, "b1"), open_incidents=("i9 (P1)",),
+                              incidents_since=T0 - timedelta(days=3), source="index")
+    frame = show_deploy_evidence(evidence)
+    assert list(frame.columns) == EVIDENCE_COLUMNS
+    assert frame.values.tolist() == [
+        ["last backup", "2026-11-27 01:00 UTC", "b1"],
+        ["last validated backup", "none found", ""],
+        ["open P0/P1 incident", "since 2026-11-24 01:00 UTC", "i9 (P1)"],
+    ]
+
+
+def _imports_pandas(path: Path) -> bool:
+    """Whether ``path`` imports pandas at run time (``if TYPE_CHECKING:`` blocks aside: naming
+    the frame a client returns in an annotation builds nothing)."""
+    def walk(nodes: list[ast.stmt] | list[ast.AST]) -> bool:
+        for node in nodes:
+            if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+                if walk(node.orelse):
+                    return True
+                continue
+            if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "pandas"
+                                                    for a in node.names):
+                return True
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "pandas":
+                return True
+            if walk(list(ast.iter_child_nodes(node))):
+                return True
+        return False
+
+    return walk(ast.parse(path.read_text()).body)
+
+
+def test_ops_leave_dataframes_to_show():
+    ops = ROOT / "noa_lib" / "ops"
+    building = {str(p.relative_to(ROOT / "noa_lib")) for p in ops.rglob("*.py")
+                if _imports_pandas(p)}
+    assert building <= STILL_BUILDING_FRAMES, f"ops modules importing pandas: {building}"
