@@ -20,13 +20,12 @@ from noa_lib.config import Target
 from noa_lib.errors import ClientError, ConfigError, ParameterError
 from noa_lib.ops import metrics
 from noa_lib.ops.findings import Finding, Status
-from noa_lib.ops.promql import JOB, parse_duration
+from noa_lib.ops.promql import JOB, get_query, parse_duration
 
 if TYPE_CHECKING:
     from noa_lib.clients import prometheus as prom_client
 
 STALE_AFTER_INTERVALS = 3
-FRESHNESS_PROMQL = f'time() - max(timestamp(noa_http_requests_total{{job="{JOB}"}}))'
 FRESH_SECONDS = 120.0
 @dataclass(frozen=True)
 class ScrapeTarget:
@@ -75,7 +74,8 @@ def monitoring_stack(target: Target) -> StackHealth:
 
     settings = target.prometheus
     try:
-        prom = metrics.connect(target).client
+        source = metrics.connect(target)
+        prom = source.client
         started = time.perf_counter()
         info = prometheus.build_info(prom)
         latency = round((time.perf_counter() - started) * 1000, 2)
@@ -92,7 +92,7 @@ def monitoring_stack(target: Target) -> StackHealth:
         target_rows = _targets(prom, findings)
         rule_rows = _rules(prom, findings)
         _tsdb(prom, findings, figures)
-        _freshness(prom, findings)
+        _freshness(prom, findings, source.render(get_query("last_scrape_age")))
         _delivery(prom, findings)
     finally:
         prom.close()
@@ -215,12 +215,13 @@ def _tsdb(prom: prom_client.PrometheusConnect, findings: list[Finding],
                                 ("numSeries", "chunkCount", "minTime", "maxTime")}}))
 
 
-def _freshness(prom: prom_client.PrometheusConnect, findings: list[Finding]) -> None:
+def _freshness(prom: prom_client.PrometheusConnect, findings: list[Finding], promql: str
+               ) -> None:
     from noa_lib.clients import prometheus
 
-    evidence = {"promql": FRESHNESS_PROMQL, "at": metrics.iso(datetime.now(UTC))}
+    evidence = {"promql": promql, "at": metrics.iso(datetime.now(UTC))}
     try:
-        result = prometheus.query(prom, FRESHNESS_PROMQL)
+        result = prometheus.query(prom, promql)
     except ClientError as exc:
         findings.append(metrics.failure_finding("noa metrics fresh", exc, evidence))
         return

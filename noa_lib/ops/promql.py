@@ -410,6 +410,12 @@ QUERIES: tuple[Query, ...] = (
         filters=("provider",),
     ),
     Query(
+        "last_scrape_age",
+        "time() - max(timestamp(noa_http_requests_total{@noa}))",
+        "s",
+        "Seconds since the newest NOA Server sample (a stale scrape shows here first).",
+    ),
+    Query(
         "scrape_up",
         f'max by ($by) (up{{@noa,job="{JOB}"}})',
         "",

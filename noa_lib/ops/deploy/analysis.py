@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -42,7 +42,7 @@ from noa_lib.ops.deploy.analysis_rules import (
 )
 from noa_lib.ops.findings import Finding, Status
 from noa_lib.ops.names import validate_label_value, validate_name
-from noa_lib.ops.promql import get_query
+from noa_lib.ops.promql import Naming, get_query
 
 if TYPE_CHECKING:
     from noa_lib.ops.metrics import Prometheus
@@ -50,16 +50,22 @@ if TYPE_CHECKING:
 _SENTINEL_WINDOW = "7777s"
 
 
-def _template(catalogue_name: str) -> str:
-    """A catalogue query as a template over ``{service}``, ``{version}`` and ``{window}``."""
+def _template(catalogue_name: str, naming: Naming | None = None) -> str:
+    """A catalogue query as a template over ``{service}``, ``{version}`` and ``{window}``, in
+    ``naming``'s names (default: the catalogue's)."""
     text = get_query(catalogue_name).render(
-        _SENTINEL_WINDOW, by=(), scaled=False, service="{service}", version="{version}"
+        _SENTINEL_WINDOW, by=(), scaled=False, naming=naming, service="{service}",
+        version="{version}",
     )
     return text.replace(f"[{_SENTINEL_WINDOW}]", "[{window}]")
 
 
-_SAMPLE_QUERY = _template("request_count")
-"""The sample-size query of every round (same placeholders as a :class:`Metric` query)."""
+def for_target(metric: Metric, naming: Naming) -> Metric:
+    """``metric`` with its query re-made in a target's metric names when it came from the
+    catalogue (a hand-written query is left as written)."""
+    if metric.catalogue is None:
+        return metric
+    return replace(metric, query=_template(metric.catalogue, naming))
 
 
 def default_metrics(error_rate: float = 0.01, p95_s: float = 1.0) -> tuple[Metric, ...]:
@@ -85,6 +91,7 @@ def default_metrics(error_rate: float = 0.01, p95_s: float = 1.0) -> tuple[Metri
         Metric(
             name="error-rate",
             query=_template("error_rate"),
+            catalogue="error_rate",
             success=f"result < {float(error_rate):g}",
             unit="ratio",
             baseline_floor=0.005,
@@ -92,6 +99,7 @@ def default_metrics(error_rate: float = 0.01, p95_s: float = 1.0) -> tuple[Metri
         Metric(
             name="latency-p95",
             query=_template("latency_p95"),
+            catalogue="latency_p95",
             success=f"result < {float(p95_s):g}",
             unit="s",
             baseline_floor=0.1,
@@ -255,6 +263,7 @@ def _measure(
     requests: float | None,
 ) -> Measurement:
     at = datetime.now(UTC)
+    metric = for_target(metric, prom.naming)
     query = metric.render(service=service, version=canary_version, window=spec.window)
     baseline_query = metric.render(service=service, version=stable_version, window=spec.window)
     try:
@@ -277,7 +286,8 @@ def _requests(prom: Prometheus, service: str, version: str,
               window: str) -> float | None:
     """Requests ``version`` answered in ``window`` (``None`` when unknown: no series, or the
     query failed — the metric queries then report that themselves)."""
-    query = fill(_SAMPLE_QUERY, service=service, version=version, window=window)
+    sample = _template("request_count", prom.naming)
+    query = fill(sample, service=service, version=version, window=window)
     try:
         return _instant(prom, query, datetime.now(UTC))
     except ClientError:

@@ -115,6 +115,8 @@ class Metric:
     failure: str | None = None
     unit: str = ""
     baseline_floor: float = 0.0
+    catalogue: str | None = None
+    """The catalogue entry ``query`` was made from: re-made in each target's metric names."""
 
     def __post_init__(self) -> None:
         parse_condition(self.success, "success")

@@ -225,6 +225,7 @@ def _metrics(target: Target, service: str, version: str, window: str,
              metrics: Sequence[Any]) -> list[Finding]:
     from noa_lib.clients import prometheus
     from noa_lib.ops import metrics as readings
+    from noa_lib.ops.deploy.analysis import for_target
 
     if target.prometheus is None:
         return [Finding(f"metrics {service}", Status.WARNING, "not checked: no Prometheus")]
@@ -234,7 +235,8 @@ def _metrics(target: Target, service: str, version: str, window: str,
         for metric in metrics:
             label = "error rate" if metric.name == "error-rate" else "p95"
             check = f"{label} {service}"
-            promql = metric.render(service=service, version=version, window=window)
+            promql = for_target(metric, prom.naming).render(service=service, version=version,
+                                                            window=window)
             try:
                 result = prometheus.query(prom.client, promql)
             except ClientError as exc:
