@@ -36,6 +36,7 @@ def register(sub: Any) -> None:
     p.add_argument("--status", default="open", choices=LIST_CHOICES,
                    help="open (default: not resolved), resolved, all, or one status")
     p.add_argument("--severity", choices=SEVERITY_CHOICES, type=str.upper)
+    p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     _common(p)
     p = isub.add_parser("show", help="an incident and its timeline (its records' events merged)")
     p.add_argument("id", help="incident id, e.g. INC-20261204-0231")
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     store = IncidentStore(_root(args))
     command = args.incident_command
     if command == "list":
-        incidents = store.list(status=args.status, severity=args.severity)
+        incidents = store.list(status=args.status, severity=args.severity, limit=args.limit)
         rows = [_row(i.as_dict()) for i in incidents]
         if args.json:
             print(json.dumps([i.as_dict() for i in incidents], indent=2))

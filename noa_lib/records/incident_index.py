@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: data column
 INDEX_NAME = ".index.sqlite"
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS incidents (
     commander TEXT,
     detected_at TEXT NOT NULL,
     updated_at TEXT,
-    records INTEGER NOT NULL
+    records INTEGER NOT NULL,
+    data TEXT NOT NULL          -- the incident file's JSON: listing opens no file
 );
 CREATE TABLE IF NOT EXISTS incident_groups (
     group_key TEXT NOT NULL,
@@ -64,14 +65,19 @@ class IncidentIndex:
         with self._connection() as conn:
             _upsert(conn, incident)
 
-    def query(self, *, status: str = "open", severity: str | None = None) -> list[str]:
-        """Ids of the incidents matching ``status`` (see :data:`LIST_STATUSES`) and ``severity``,
-        newest detection first.
+    def query(self, *, status: str = "open", severity: str | None = None,
+              limit: int | None = None) -> list[Incident]:
+        """The incidents matching ``status`` (see :data:`LIST_STATUSES`) and ``severity``, newest
+        detection first, at most ``limit`` (``None``: all), as stored when last written.
 
         Raises:
-            ParameterError: a status or severity that is not accepted (names the option).
+            ParameterError: a status or severity that is not accepted (names the option), a
+                negative limit.
         """
-        from noa_lib.records.incidents import check_severity
+        from noa_lib.records.incidents import Incident, check_severity
+
+        if limit is not None and limit < 0:
+            raise ParameterError(f"--limit must be 0 or more, not {limit}", name="--limit")
 
         if status not in LIST_STATUSES:
             raise ParameterError(
@@ -92,9 +98,10 @@ class IncidentIndex:
             return []
         with self._connection() as conn:
             rows = conn.execute(
-                f"SELECT id FROM incidents{where} ORDER BY detected_at DESC, id DESC", args
+                f"SELECT data FROM incidents{where} ORDER BY detected_at DESC, id DESC LIMIT ?",
+                [*args, -1 if limit is None else limit],
             ).fetchall()
-        return [row[0] for row in rows]
+        return [Incident.from_dict(json.loads(row[0])) for row in rows]
 
     def open_for_group(self, group_key: str) -> list[str]:
         """Ids of open incidents that ``group_key`` opened or joined, newest first."""
@@ -184,9 +191,10 @@ def _upsert(conn: sqlite3.Connection, incident: Incident) -> None:
     try:
         conn.execute(
             "INSERT OR REPLACE INTO incidents (id, title, severity, status, commander, "
-            "detected_at, updated_at, records) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "detected_at, updated_at, records, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (incident.id, incident.title, incident.severity, incident.status, incident.commander,
-             incident.detected_at, incident.updated_at, len(incident.records)),
+             incident.detected_at, incident.updated_at, len(incident.records),
+             json.dumps(incident.as_dict(), ensure_ascii=False, separators=(",", ":"))),
         )
         conn.execute("DELETE FROM incident_groups WHERE id = ?", (incident.id,))
         conn.executemany("INSERT OR IGNORE INTO incident_groups (group_key, id) VALUES (?, ?)",

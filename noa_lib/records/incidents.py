@@ -215,19 +215,17 @@ class IncidentStore:
         except UnknownIncident:
             return False
 
-    def list(self, *, status: str = "open", severity: str | None = None) -> list[Incident]:
+    def list(self, *, status: str = "open", severity: str | None = None,
+             limit: int | None = None) -> list[Incident]:
         """Incidents by ``status`` (``open``, ``resolved``, ``all`` or one status) and severity,
-        newest detection first (answered by the index)."""
+        newest detection first, at most ``limit``; answered by the index alone (no file opened).
+
+        Raises:
+            ParameterError: a status, severity or limit that is not accepted.
+        """
         from noa_lib.records.incident_index import IncidentIndex
 
-        ids = IncidentIndex(self).query(status=status, severity=severity)
-        found = []
-        for incident_id in ids:
-            try:
-                found.append(self.get(incident_id))
-            except (UnknownIncident, ValueError):  # removed since; the index heals on rebuild
-                continue
-        return found
+        return IncidentIndex(self).query(status=status, severity=severity, limit=limit)
 
     def open_for_group(self, group_key: str) -> Incident | None:
         """The open incident an alert group key opened or joined, if any."""

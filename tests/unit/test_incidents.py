@@ -144,6 +144,8 @@ def test_listing_comes_from_the_index_which_rebuilds_from_the_files(store):
     assert [i.id for i in store.list(status="resolved")] == [p1.id]
     assert [i.id for i in store.list(status="all")] == [p3.id, p1.id]  # newest detection first
     assert [i.id for i in store.list(status="all", severity="P1")] == [p1.id]
+    assert [i.id for i in store.list(status="all", limit=1)] == [p3.id]
+    assert store.list(status="resolved")[0].status == "resolved"  # rows carry the incident
     with pytest.raises(ParameterError, match="--status 'gone'.*open, resolved, all"):
         store.list(status="gone")
     index = IncidentIndex(store)
