@@ -115,9 +115,19 @@ class IncidentIndex:
             ).fetchall()
         return [row[0] for row in rows]
 
-    def rebuild(self) -> int:
-        """Rewrite the index from the incident files; return how many it holds."""
+    def rebuild(self, *, only_if_unusable: bool = False) -> int:
+        """Rewrite the index from the incident files; return how many it holds.
+
+        With ``only_if_unusable`` nothing happens (returns -1) when, once the lock is held, the
+        index turns out healthy: another process rebuilt it meanwhile, and deleting its fresh
+        file under that process's writes would lose them.
+        """
         with self._lock():
+            if only_if_unusable:
+                conn = self._open()
+                if conn is not None:
+                    conn.close()
+                    return -1
             for suffix in ("", "-wal", "-shm", "-journal"):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(f"{self.path}{suffix}")
@@ -129,7 +139,7 @@ class IncidentIndex:
     def _connection(self) -> Iterator[sqlite3.Connection]:
         conn = self._open()
         if conn is None:
-            self.rebuild()
+            self.rebuild(only_if_unusable=True)
             conn = self._open()
             if conn is None:
                 raise sqlite3.OperationalError(f"incidents index {self.path} cannot be opened")
@@ -141,10 +151,13 @@ class IncidentIndex:
     def _open(self) -> sqlite3.Connection | None:
         if not self.path.exists():
             return None
+        conn: sqlite3.Connection | None = None
         try:
             conn = _connect(self.path)
             row = conn.execute("SELECT version FROM schema_version").fetchone()
         except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
             log.warning("incidents index %s is unusable (%s); rebuilding", self.path, exc)
             return None
         if row is None or row[0] != SCHEMA_VERSION:

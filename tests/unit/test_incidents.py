@@ -202,6 +202,9 @@ def test_cli_open_update_list_show_resolve(tmp_path: Path, capsys, monkeypatch):
     shown = json.loads(capsys.readouterr().out)
     assert [e["kind"] for e in shown["timeline"]] == ["opened", "status", "severity"]
     assert shown["timeline"][2]["by"] == "cli@test"
+    assert main(["incident", "show", incident_id, *root]) == 0
+    text = capsys.readouterr().out
+    assert "severity P1 → P0 — all orgs" in text and "respond by" in text and "cli@test" in text
     assert main(["incident", "resolve", incident_id, "--note", "fixed", *root]) == 0
     assert main(["incident", "list", *root]) == 0
     assert "no incidents (open)" in capsys.readouterr().err
