@@ -13,7 +13,8 @@ P3      cosmetic                                     24 hours
 The thresholds that map measurements onto that table (each rule adds a reason; the worst wins):
 
 - **P0**: any data-loss signal (a failed backup, broken replication); every service down (no
-  serving pods or scrape down) — the whole product is out; more than 50 % of all requests failing.
+  serving pods or scrape down), or a service the product cannot answer without (``outage_services``,
+  by default the ``api``) down — a complete outage; more than 50 % of all requests failing.
 - **P1**: a service down while others serve; overall error share ≥ 5 % (the ``HighErrorRate``
   alert's critical bound); any one service ≥ 25 % failing; p95 latency > 2 s; ≥ 10 organizations
   hit.
@@ -72,7 +73,7 @@ class SeveritySignals:
     per service; ``services_down`` the services with no serving pod or whose scrape is down, out of
     ``services_total``; ``data_loss`` names data-loss signals that are true (e.g.
     ``{"backup_failed": True, "replication_broken": False}``); ``endpoints`` and ``organizations``
-    are those seen failing.
+    are those seen failing; ``outage_services`` are the services whose loss alone is an outage.
     """
 
     error_share: float | None = None
@@ -83,6 +84,7 @@ class SeveritySignals:
     data_loss: Mapping[str, bool] = field(default_factory=dict)
     endpoints: Sequence[str] = ()
     organizations: Sequence[str] = ()
+    outage_services: Sequence[str] = ("api",)  # down alone means a complete outage
 
 
 @dataclass(frozen=True)
@@ -134,8 +136,11 @@ def classify_severity(
     down = sorted(set(signals.services_down))
     if down:
         total = signals.services_total
+        vital = sorted(set(down) & set(signals.outage_services))
         if total is not None and len(down) >= total:
             found.append((0, f"every service is down ({', '.join(down)})"))
+        elif vital:
+            found.append((0, f"complete outage: {', '.join(vital)} has no serving pod"))
         else:
             found.append((1, f"service(s) down: {', '.join(down)}"))
     share = signals.error_share
