@@ -26,7 +26,7 @@ Example::
 
     verdict = classify_severity(SeveritySignals(error_share=0.07, p95_latency_s=0.4))
     verdict.severity        # "P1"
-    verdict.reasons         # ("7.0 % of requests fail (≥ 5 % is P1)",)
+    verdict.reasons         # ("7.0 % of requests fail (≥ 5% is P1)",)
 """
 
 from __future__ import annotations
