@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import re
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -299,7 +300,7 @@ class Dispatcher:
             )
             store.update(incident.id, note=f"alert {job.alert_name} ({job.fingerprint}) "
                          f"{'opened' if opened else 'joined'} the incident; runs {job.runbook}")
-        except (OSError, NoaError, ValueError) as exc:
+        except (OSError, NoaError, ValueError, sqlite3.Error) as exc:
             log.warning("alert %s (%s): no incident (%s)", job.alert_name, job.fingerprint, exc)
             return job
         log.info("alert %s (%s): %s incident %s", job.alert_name, job.fingerprint,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -430,7 +431,7 @@ class IncidentStore:
                           json.dumps(clean, indent=1, ensure_ascii=False) + "\n")
         try:
             IncidentIndex(self).add(incident)
-        except (OSError, NoaError) as exc:  # the file is the truth; the index rebuilds from it
+        except (OSError, NoaError, sqlite3.Error) as exc:  # the file is the truth
             log.warning("could not update the incidents index: %s", exc)
         return incident
 

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 import uuid
@@ -381,7 +382,7 @@ def _link(reports_dir: Path, incident: str, meta: dict[str, Any]) -> None:
     costs the incident's list of records one entry, which a warning reports."""
     try:
         _incident_store(reports_dir).link_record(incident, meta)
-    except (OSError, NoaError, ValueError) as exc:
+    except (OSError, NoaError, ValueError, sqlite3.Error) as exc:
         log.warning("could not link record %s to incident %s: %s", meta["run_id"], incident, exc)
 
 

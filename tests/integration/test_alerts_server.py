@@ -388,3 +388,15 @@ def test_alerts_of_one_group_open_one_incident_and_the_runs_carry_its_id(
     later = post(server, webhook(alert(fingerprint="aa03")))[1]
     assert later["accepted"][0]["incident"] not in (incident, None)
     assert server.dispatcher.wait_idle(10)
+
+
+def test_an_incident_store_that_fails_never_stops_the_run(start_server, tmp_path: Path):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the records root should be")
+    runner = FakeRunner()
+    server = start_server(run=runner, reports_dir=blocked)
+    status, answer = post(server, webhook(alert(fingerprint="cc01")))
+    assert status == 200 and answer["accepted"] == [
+        {"fingerprint": "cc01", "runbook": "monitoring/alert_response"}]  # no incident named
+    assert server.dispatcher.wait_idle(10)
+    assert [(r.trigger.fingerprint, r.incident) for r in runner.requests] == [("cc01", None)]
