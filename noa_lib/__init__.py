@@ -147,6 +147,11 @@ _LAZY: dict[str, str] = {
     # records-backed (not in the TYPE_CHECKING block, like backup_history)
     "plan_rollback": "noa_lib.records.rollback",
     "latest_deploy": "noa_lib.records.deploy_history",
+    # incidents (records-backed ones not in the TYPE_CHECKING block, like backup_history)
+    "IncidentStore": "noa_lib.records.incidents",
+    "incident_timeline": "noa_lib.records.incident_timeline",
+    "SeveritySignals": "noa_lib.ops.severity",
+    "classify_severity": "noa_lib.ops.severity",
     # safety
     "Plan": "noa_lib.ops.safety",
     "Change": "noa_lib.ops.safety",
@@ -244,6 +249,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.ops.names import validate_name
     from noa_lib.ops.promql import CATALOGUE, get_query
     from noa_lib.ops.safety import Change, Plan, apply_plan
+    from noa_lib.ops.severity import SeveritySignals, classify_severity
     from noa_lib.ops.targets import load_target
     from noa_lib.ops.thresholds import THRESHOLDS, threshold
     from noa_lib.show.analysis import analysis_table

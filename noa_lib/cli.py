@@ -62,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--trigger", default="manual", choices=["manual", "cron", "alert"],
                    help="why this run happens (recorded)")
     p.add_argument("--fingerprint", help="alert fingerprint, for --trigger alert")
+    p.add_argument("--incident", metavar="ID",
+                   help="the incident this run belongs to (must exist; see `noa incident list`)")
     p.add_argument("--fail-on", choices=["warning", "unreachable", "critical"],
                    help="exit 1 when the outcome is at least this bad (for cron and alerts)")
     p.add_argument("--cell-timeout", type=float, default=1800.0,
@@ -77,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help="only newer than this: 7d, 12h, 30m, 2w or an ISO date")
     p.add_argument("--target", help="only runs against this target")
     p.add_argument("--trigger", choices=["manual", "cron", "alert"])
+    p.add_argument("--incident", metavar="ID", help="only runs made for this incident")
     p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--reports-dir", type=Path, help="records root (default from noa.toml)")
@@ -121,9 +124,10 @@ def _add_plugins(sub: Any) -> None:
     """The commands other installed distributions add (entry points ``noa.commands``)."""
     from importlib.metadata import entry_points
 
-    from noa_lib import cli_metrics
+    from noa_lib import cli_incident, cli_metrics
 
     cli_metrics.register(sub)
+    cli_incident.register(sub)
     names = set()
     for entry in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
         entry.load()(sub)
@@ -226,6 +230,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         html=not args.no_html,
         fail_on=args.fail_on,
         progress_bar=sys.stderr.isatty(),
+        incident=args.incident,
     )
     result = run(request, progress=say)
     if result.record is not None:
@@ -280,7 +285,8 @@ def _cmd_reports(args: argparse.Namespace) -> int:
         return 0
     since = parse_since(args.since) if args.since else None
     summaries = index.query(runbook=args.runbook, status=args.status, since=since,
-                            target=args.target, trigger=args.trigger, limit=args.limit)
+                            target=args.target, trigger=args.trigger, incident=args.incident,
+                            limit=args.limit)
     rows = [
         {
             "run_id": s.run_id,
@@ -290,6 +296,7 @@ def _cmd_reports(args: argparse.Namespace) -> int:
             "status": s.status,
             "outcome": s.outcome_status or "-",
             "duration": f"{s.duration_s:.1f}s" if s.duration_s is not None else "-",
+            "incident": s.incident or "-",
             "record": s.path,
         }
         for s in summaries
@@ -314,6 +321,7 @@ def _print_record(meta: dict[str, Any], root: Path) -> None:
         f"target     {meta.get('target')}",
         f"operator   {meta.get('operator')}  trigger {trigger.get('kind')}"
         + (f" {trigger['fingerprint']}" if trigger.get("fingerprint") else ""),
+        f"incident   {meta.get('incident') or '-'}",
         f"time       {meta.get('started_at')} → {meta.get('ended_at')} "
         f"({meta.get('duration_s')} s)",
         f"source     {meta.get('source', {}).get('path')} @ {meta.get('git_commit') or '-'}",

@@ -7,6 +7,11 @@ an :class:`AlertJob`; :class:`Dispatcher` runs the firing ones through
 ``max_queue`` waiting. A fingerprint that is queued, running, or was accepted less than
 ``dedup_window`` seconds ago is a duplicate and starts nothing. The HTTP side lives in
 :mod:`noa_lib.records.alerts_server`.
+
+Every accepted firing alert belongs to an incident (:mod:`noa_lib.records.incidents`): the open
+incident of its Alertmanager group (``groupKey``), or a new one opened for that group with the
+severity of the alert's ``severity`` label; the run carries the incident's id, and the answer
+names it. Resolved alerts change no incident: resolving one is the commander's call.
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ import hashlib
 import json
 import logging
 import re
+import sqlite3
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +64,13 @@ class AlertJob:
     annotations: Mapping[str, str]
     starts_at: str
     runbook: str
+    group_key: str = ""  # Alertmanager's groupKey of the webhook call
+    incident: str | None = None  # the incident the run belongs to, once assigned
+
+    @property
+    def group(self) -> str:
+        """The alert's group key (``alert:<alertname>`` when the webhook sent none)."""
+        return self.group_key or f"alert:{self.alert_name}"
 
     def parameters(self) -> dict[str, str]:
         """Every parameter an alert can give a runbook (filtered by its declarations later)."""
@@ -89,7 +103,11 @@ def parse_webhook(body: bytes, default_runbook: str = DEFAULT_RUNBOOK) -> list[A
         raise PayloadError("body has no 'alerts' list")
     if len(alerts) > MAX_ALERTS:
         raise PayloadError(f"{len(alerts)} alerts in one call; at most {MAX_ALERTS}")
-    return [_job(i, alert, default_runbook) for i, alert in enumerate(alerts)]
+    group_key = payload.get("groupKey")
+    if group_key is not None and (not isinstance(group_key, str) or len(group_key) > 4096):
+        raise PayloadError("groupKey must be text of at most 4096 characters")
+    jobs = [_job(i, alert, default_runbook) for i, alert in enumerate(alerts)]
+    return [replace(job, group_key=group_key or "") for job in jobs]
 
 
 def _job(index: int, alert: Any, default_runbook: str) -> AlertJob:
@@ -152,6 +170,7 @@ class DispatchSettings:
     reports_dir: Path | None = None
     cell_timeout: float = 600.0
     default_runbook: str = DEFAULT_RUNBOOK
+    incidents: bool = True  # open or join the alert group's incident for every firing alert
 
 
 @dataclass
@@ -227,10 +246,14 @@ class Dispatcher:
                     f"{self._running} running, queue limit {self.settings.max_queue}"
                 )
             for job in fresh:
+                job = self._with_incident(job)
                 self._queue.append(job)
                 self._active.add(job.fingerprint)
                 self._accepted_at[job.fingerprint] = now
-                admission.accepted.append({"fingerprint": job.fingerprint, "runbook": job.runbook})
+                entry = {"fingerprint": job.fingerprint, "runbook": job.runbook}
+                if job.incident is not None:
+                    entry["incident"] = job.incident
+                admission.accepted.append(entry)
                 log.info("alert %s (%s): queued %s", job.alert_name, job.fingerprint, job.runbook)
             self._lock.notify_all()
         return admission
@@ -256,6 +279,40 @@ class Dispatcher:
                         self.settings.default_runbook)
             return _with_runbook(job, self.settings.default_runbook)
         return job
+
+    def _with_incident(self, job: AlertJob) -> AlertJob:
+        """``job`` with the id of its group's open incident (opened now if there is none).
+
+        Runs under the dispatcher's lock, and the store locks across processes, so two alerts of
+        one group never open two incidents. A store that fails leaves the run without incident.
+        """
+        if not self.settings.incidents:
+            return job
+        from noa_lib.records.incidents import IncidentStore, severity_of_label
+
+        try:
+            store = IncidentStore(self._reports_root())
+            summary = job.annotations.get("summary", "")
+            title = f"{job.alert_name}: {summary}" if summary else job.alert_name
+            incident, opened = store.open_or_join(
+                job.group, title=title, severity=severity_of_label(job.labels.get("severity")),
+                detected=_alert_start(job.starts_at),
+            )
+            store.update(incident.id, note=f"alert {job.alert_name} ({job.fingerprint}) "
+                         f"{'opened' if opened else 'joined'} the incident; runs {job.runbook}")
+        except (OSError, NoaError, ValueError, sqlite3.Error) as exc:
+            log.warning("alert %s (%s): no incident (%s)", job.alert_name, job.fingerprint, exc)
+            return job
+        log.info("alert %s (%s): %s incident %s", job.alert_name, job.fingerprint,
+                 "opened" if opened else "joined", incident.id)
+        return replace(job, incident=incident.id)
+
+    def _reports_root(self) -> Path:
+        if self.settings.reports_dir is not None:
+            return self.settings.reports_dir
+        from noa_lib.config import load_config
+
+        return load_config().reports_dir
 
     def stats(self) -> dict[str, int]:
         """Runs queued, running and finished, and fingerprints remembered for de-duplication."""
@@ -324,6 +381,7 @@ class Dispatcher:
                 trigger=Trigger("alert", job.fingerprint),
                 reports_dir=self.settings.reports_dir,
                 cell_timeout=self.settings.cell_timeout,
+                incident=job.incident,
             )
             result = self._run(request)
         except Exception:  # noqa: BLE001 - a failed run is logged; the worker must live on
@@ -335,9 +393,18 @@ class Dispatcher:
 
 
 def _with_runbook(job: AlertJob, runbook: str) -> AlertJob:
-    from dataclasses import replace
-
     return replace(job, runbook=runbook)
+
+
+def _alert_start(starts_at: str) -> datetime | None:
+    """The alert's ``startsAt`` (when it was detected), or ``None`` (now) when unusable."""
+    from noa_lib.records.metadata import parse_timestamp
+
+    try:
+        moment = parse_timestamp(starts_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.year > 2000 else None
 
 
 __all__ = [

@@ -58,7 +58,7 @@ __all__ = ["INDEX_NAME", "RecordIndex", "RecordSummary", "parse_since"]
 _log = logging.getLogger(__name__)
 
 INDEX_NAME = ".index.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: incident column
 BUSY_TIMEOUT_S = 30.0
 _ATTEMPTS = 3  # open-or-rebuild tries before giving up on a broken index
 
@@ -77,6 +77,7 @@ _COLUMNS = (
     "duration_s",
     "operator",
     "trigger_kind",
+    "incident",
     "path",
     "html",
     "summary",
@@ -98,6 +99,7 @@ CREATE TABLE records (
     duration_s REAL,
     operator TEXT,
     trigger_kind TEXT,
+    incident TEXT,             -- metadata.noa.incident: the incident the run belongs to
     path TEXT NOT NULL,        -- record .ipynb, relative to the root
     html TEXT,
     summary TEXT,
@@ -110,6 +112,7 @@ _INDEXES = """
 CREATE INDEX records_runbook_started ON records (runbook, started_at);
 CREATE INDEX records_status_started ON records (status, started_at);
 CREATE INDEX records_started ON records (started_at);
+CREATE INDEX records_incident_started ON records (incident, started_at);
 """
 _UPSERT = (
     f"INSERT OR REPLACE INTO records ({', '.join(_COLUMNS)}) "
@@ -117,7 +120,7 @@ _UPSERT = (
 )
 _SUMMARY_SELECT = (
     "SELECT run_id, runbook, target, status, outcome_status, started_at, duration_s, operator, "
-    "trigger_kind, path, html, summary FROM records"
+    "trigger_kind, path, html, summary, incident FROM records"
 )
 _BROKEN_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CANTOPEN}
 
@@ -138,6 +141,7 @@ class RecordSummary:
     path: str
     html: str | None
     summary: str | None
+    incident: str | None = None  # the incident the run belongs to
 
 
 class RecordIndex:
@@ -204,13 +208,15 @@ class RecordIndex:
         since: datetime | None = None,
         target: str | None = None,
         trigger: str | None = None,
+        incident: str | None = None,
         limit: int | None = 50,
     ) -> list[RecordSummary]:
         """Records matching every given filter, newest first, at most ``limit`` (``None``: all).
 
         ``runbook`` is ``<area>/<name>``; ``status`` the run status (succeeded, failed,
         stopped-early); ``since`` keeps records started at or after it (naive means UTC);
-        ``trigger`` is manual, cron or alert. Raises ``ParameterError`` for a negative limit.
+        ``trigger`` is manual, cron or alert; ``incident`` an incident id. Raises
+        ``ParameterError`` for a negative limit.
         """
         if limit is not None and limit < 0:
             raise ParameterError(f"limit must be 0 or more, not {limit}", name="limit")
@@ -221,6 +227,7 @@ class RecordIndex:
             ("status", status),
             ("target", target),
             ("trigger_kind", trigger),
+            ("incident", incident),
         ):
             if value is not None:
                 clauses.append(f"{column} = ?")
@@ -546,6 +553,7 @@ def _row(meta: Mapping[str, Any], rel_path: str | None) -> tuple[Any, ...]:
         else None,
         _text(meta.get("operator")),
         trigger_kind,
+        _text(meta.get("incident")),
         path,
         html,
         _text(outcome.get("summary")),
@@ -575,7 +583,7 @@ def _start_text(raw: Any, path: str | None) -> str | None:
 
 def _summary(row: tuple[Any, ...]) -> RecordSummary:
     (run_id, runbook, target, status, outcome_status, started, duration, operator, trigger, path,
-     html, summary) = row  # fmt: skip
+     html, summary, incident) = row  # fmt: skip
     return RecordSummary(
         run_id=run_id,
         runbook=runbook,
@@ -589,6 +597,7 @@ def _summary(row: tuple[Any, ...]) -> RecordSummary:
         path=path,
         html=html,
         summary=summary,
+        incident=incident,
     )
 
 

@@ -13,9 +13,11 @@ object from the file's tail and falls back to parsing the whole file when the la
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import re
+import socket
 from datetime import UTC, datetime
 from typing import Any, Literal, TypedDict
 
@@ -73,6 +75,7 @@ class RecordMeta(TypedDict, total=False):
     target: str
     operator: str
     trigger: TriggerMeta
+    incident: str | None  # id of the incident the run belongs to (``INC-…``)
     started_at: str  # ISO 8601, UTC ("…Z")
     ended_at: str | None
     duration_s: float | None
@@ -88,6 +91,11 @@ class RecordMeta(TypedDict, total=False):
 _FILE_TIME_RE = re.compile(r"^(\d{8}T\d{6}Z)_")
 _TAIL_BYTES = 256 * 1024
 _TOP_METADATA_KEY = b'\n "metadata": '
+
+
+def current_operator() -> str:
+    """Who acts: ``NOA_OPERATOR`` when set, else ``user@host`` (in records and incidents)."""
+    return os.environ.get("NOA_OPERATOR") or f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 def parse_timestamp(value: str) -> datetime:

@@ -12,12 +12,11 @@ Exit codes (:class:`ExitCode`): 0 succeeded (also stopped early on purpose), 1 t
 
 from __future__ import annotations
 
-import getpass
 import json
 import logging
 import os
 import shutil
-import socket
+import sqlite3
 import subprocess
 import tempfile
 import uuid
@@ -34,6 +33,7 @@ from noa_lib.errors import NoaError, ParameterError
 from noa_lib.files import atomic_write_text
 from noa_lib.journal import EVENT_MIME, OUTCOME_MIME
 from noa_lib.records.catalog import Catalog, Runbook, cell_source
+from noa_lib.records.metadata import current_operator
 from noa_lib.records.parameters import bind
 from noa_lib.records.redaction import Redactor, known_secrets
 from noa_lib.records.store import record_dir, record_stem
@@ -85,6 +85,7 @@ class RunRequest:
     html: bool = True
     fail_on: str | None = None  # outcome status at or above which the exit code is 1
     progress_bar: bool = False  # per-cell progress on stderr (for a terminal)
+    incident: str | None = None  # id of the incident this run belongs to (must exist)
 
 
 @dataclass(frozen=True)
@@ -143,11 +144,14 @@ def run(request: RunRequest, *, progress: Callable[[str], None] | None = None) -
     """Execute ``request`` and write its record.
 
     Raises:
-        ParameterError, ConfigError: before anything is executed (exit code 2 territory).
+        ParameterError, ConfigError: before anything is executed (exit code 2 territory), also
+            for an ``incident`` that does not exist.
     """
     prepared = prepare(request)
     runbook, config = prepared.runbook, prepared.config
     reports_dir = request.reports_dir or config.reports_dir
+    if request.incident is not None:
+        _incident_store(reports_dir).get(request.incident)  # UnknownIncident before anything runs
     run_id = uuid.uuid4().hex[:12]
     started = datetime.now(UTC)
     redactor = Redactor(known_secrets(config))
@@ -186,8 +190,9 @@ def run(request: RunRequest, *, progress: Callable[[str], None] | None = None) -
         "source": {"path": f"notebooks/{runbook.id}.ipynb", "sha256": runbook.sha256},
         "git_commit": _git_commit(runbook.path.parent),
         "target": prepared.target,
-        "operator": os.environ.get("NOA_OPERATOR") or f"{getpass.getuser()}@{socket.gethostname()}",
+        "operator": current_operator(),
         "trigger": {"kind": request.trigger.kind, "fingerprint": request.trigger.fingerprint},
+        "incident": request.incident,
         "started_at": _iso(started),
         "ended_at": _iso(ended),
         "duration_s": round((ended - started).total_seconds(), 3),
@@ -212,6 +217,8 @@ def run(request: RunRequest, *, progress: Callable[[str], None] | None = None) -
     record = directory / f"{stem}.ipynb"
     atomic_write_text(record, json.dumps(clean, indent=1, ensure_ascii=False) + "\n")
     _index(reports_dir, meta)
+    if request.incident is not None:
+        _link(reports_dir, request.incident, meta)
     message = _message(meta)
     say(message)
     return RunResult(run_id, status, exit_code, record, html_path, meta, message)
@@ -362,6 +369,21 @@ def _index(reports_dir: Path, meta: dict[str, Any]) -> None:
         RecordIndex(reports_dir).add(meta)
     except (OSError, NoaError) as exc:  # the record is on disk; `noa reports reindex` recovers
         log.warning("could not update the records index: %s", exc)
+
+
+def _incident_store(reports_dir: Path) -> Any:
+    from noa_lib.records.incidents import IncidentStore
+
+    return IncidentStore(reports_dir)
+
+
+def _link(reports_dir: Path, incident: str, meta: dict[str, Any]) -> None:
+    """Add the record to its incident; the record already names the incident, so a failure here
+    costs the incident's list of records one entry, which a warning reports."""
+    try:
+        _incident_store(reports_dir).link_record(incident, meta)
+    except (OSError, NoaError, ValueError, sqlite3.Error) as exc:
+        log.warning("could not link record %s to incident %s: %s", meta["run_id"], incident, exc)
 
 
 def _message(meta: dict[str, Any]) -> str:

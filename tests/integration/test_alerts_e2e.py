@@ -99,6 +99,13 @@ def test_an_error_spike_leaves_an_alert_record(stack):
     assert labels["alertname"] == "HighErrorRate" and labels["severity"] == "P1"
     assert record["target"] == "sandbox"
     assert record["outcome"]["status"] == "critical"  # the error rate is above 5 % now
+    # the run belongs to the incident Alertmanager's group opened, severity from the alert's label
+    from noa_lib.records.incidents import IncidentStore
+
+    incident = IncidentStore(stack["reports"]).get(record["incident"])
+    assert incident.severity == "P1" and incident.status == "detected"
+    assert incident.group_keys and "HighErrorRate" in incident.group_keys[0]
+    assert record["run_id"] in {r["run_id"] for r in incident.records}
     # Alertmanager repeats and regroups; the receiver keeps one run per fingerprint
     fingerprints = [m["trigger"]["fingerprint"] for m in _records(stack["reports"])]
     assert len(fingerprints) == len(set(fingerprints))

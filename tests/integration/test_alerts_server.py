@@ -45,7 +45,8 @@ def alert(name: str = "HighErrorRate", fingerprint: str = "a1b2c3d4e5f60718",
     }
 
 
-def webhook(*alerts: dict[str, Any]) -> dict[str, Any]:
+def webhook(*alerts: dict[str, Any], group_key: str = '{}:{alertname="HighErrorRate"}'
+            ) -> dict[str, Any]:
     return {
         "receiver": "noa-runbooks",
         "status": "firing",
@@ -55,7 +56,7 @@ def webhook(*alerts: dict[str, Any]) -> dict[str, Any]:
         "commonAnnotations": {},
         "externalURL": "http://alertmanager:9093",
         "version": "4",
-        "groupKey": '{}:{alertname="HighErrorRate"}',
+        "groupKey": group_key,
         "truncatedAlerts": 0,
     }
 
@@ -86,7 +87,8 @@ class FakeRunner:
 
 
 @pytest.fixture
-def start_server() -> Iterator[Callable[..., AlertsServer]]:
+def start_server(reports_dir: Path) -> Iterator[Callable[..., AlertsServer]]:
+    """Servers on a free port; incidents and records go to the test's private reports root."""
     servers: list[AlertsServer] = []
 
     def start(run: Any = None, catalog: Catalog | None = None, secret: str | None = None,
@@ -140,10 +142,14 @@ def test_firing_alerts_run_alert_response_and_leave_tagged_records(
     status, answer = post(server, webhook(alert(fingerprint="0123456789abcdef", service="api"),
                                           alert(fingerprint="fedcba9876543210", service="web")))
     assert status == 200
+    incident = answer["accepted"][0].get("incident", "")
+    assert incident.startswith("INC-20261126-2200")  # the group's incident, from startsAt
     assert answer == {"accepted": [{"fingerprint": "0123456789abcdef",
-                                    "runbook": "monitoring/alert_response"},
+                                    "runbook": "monitoring/alert_response",
+                                    "incident": incident},
                                    {"fingerprint": "fedcba9876543210",
-                                    "runbook": "monitoring/alert_response"}],
+                                    "runbook": "monitoring/alert_response",
+                                    "incident": incident}],
                       "duplicates": [], "resolved": []}
     assert server.dispatcher.wait_idle(300)
     records = sorted((fixture_runbooks / "monitoring" / "alert_response").glob("*.ipynb"))
@@ -157,6 +163,11 @@ def test_firing_alerts_run_alert_response_and_leave_tagged_records(
     assert json.loads(meta["parameters"]["labels"])["service"] == "api"
     assert meta["outcome"]["status"] == "warning"  # the fixture target has no backends
     assert metas["fedcba9876543210"]["status"] == "succeeded"
+    assert {m["incident"] for m in metas.values()} == {incident}  # the runs carry its id
+    from noa_lib.records.incidents import IncidentStore
+
+    linked = IncidentStore(fixture_runbooks).get(incident).records
+    assert sorted(r["run_id"] for r in linked) == sorted(m["run_id"] for m in metas.values())
     assert sorted(r.metadata["run_id"] for r in server.dispatcher.completed) == sorted(
         m["run_id"] for m in metas.values())
 
@@ -343,3 +354,49 @@ def test_noa_alerts_serve_command(tmp_path: Path, fixture_runbooks: Path):
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "bearer token required" in err and "a-long-shared-secret" not in err + out
+
+
+def test_alerts_of_one_group_open_one_incident_and_the_runs_carry_its_id(
+    start_server, reports_dir: Path
+):
+    """Through the receiver's HTTP endpoint: the first firing alert of a group opens an incident
+    (severity from its label), a second alert of the group joins it, another group opens its own."""
+    from noa_lib.records.incidents import IncidentStore
+
+    runner = FakeRunner()
+    server = start_server(run=runner)
+    first = post(server, webhook(alert(fingerprint="aa01", severity="P0")))[1]
+    second = post(server, webhook(alert(fingerprint="aa02", service="web")))[1]
+    other = post(server, webhook(alert("DiskFull", fingerprint="bb01", severity="warning"),
+                                 group_key='{}:{alertname="DiskFull"}'))[1]
+    assert server.dispatcher.wait_idle(10)
+    incident = first["accepted"][0]["incident"]
+    assert second["accepted"][0]["incident"] == incident
+    assert other["accepted"][0]["incident"] not in (incident, None)
+    assert [(r.trigger.fingerprint, r.incident) for r in runner.requests] == [
+        ("aa01", incident), ("aa02", incident), ("bb01", other["accepted"][0]["incident"])]
+    store = IncidentStore(reports_dir)
+    opened = store.get(incident)
+    assert opened.severity == "P0" and opened.status == "detected"
+    assert opened.group_keys == ['{}:{alertname="HighErrorRate"}']
+    assert opened.detected_at == "2026-11-26T22:00:00.000000Z"  # the alert's startsAt
+    notes = [h["text"] for h in opened.history if h["action"] == "note"]
+    assert [n.split(" the incident")[0] for n in notes] == [
+        "alert HighErrorRate (aa01) opened", "alert HighErrorRate (aa02) joined"]
+    assert store.get(other["accepted"][0]["incident"]).severity == "P2"
+    store.resolve(incident)  # a resolved incident is not joined: the group opens a new one
+    later = post(server, webhook(alert(fingerprint="aa03")))[1]
+    assert later["accepted"][0]["incident"] not in (incident, None)
+    assert server.dispatcher.wait_idle(10)
+
+
+def test_an_incident_store_that_fails_never_stops_the_run(start_server, tmp_path: Path):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the records root should be")
+    runner = FakeRunner()
+    server = start_server(run=runner, reports_dir=blocked)
+    status, answer = post(server, webhook(alert(fingerprint="cc01")))
+    assert status == 200 and answer["accepted"] == [
+        {"fingerprint": "cc01", "runbook": "monitoring/alert_response"}]  # no incident named
+    assert server.dispatcher.wait_idle(10)
+    assert [(r.trigger.fingerprint, r.incident) for r in runner.requests] == [("cc01", None)]

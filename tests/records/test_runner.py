@@ -167,3 +167,37 @@ def test_reports_cli_lists_filters_and_shows(fixture_runbooks: Path, capsys):
     assert main(["reports", "show", "zzzz"]) == 2
     assert main(["reports", "list", "--since", "yesterday-ish"]) == 2
     assert "--since" in capsys.readouterr().err
+
+
+def test_a_run_belongs_to_its_incident(fixture_runbooks: Path, capsys):
+    """`noa run --incident` records the id, links the record, and the incident's timeline shows
+    the run and its applied change; an unknown incident is a usage error before anything runs."""
+    from noa_lib.records.incidents import IncidentStore
+
+    assert main(["run", "testing/typed", "--incident", "INC-20000101-0000"]) == 2
+    assert "no incident 'INC-20000101-0000'" in capsys.readouterr().err
+    assert not any(fixture_runbooks.rglob("*.ipynb"))
+    with pytest.raises(ParameterError, match="not an incident id"):
+        run(RunRequest("testing/typed", incident="bogus"))
+    store = IncidentStore(fixture_runbooks)
+    incident = store.open(title="API 5xx", severity="P1", commander="ana")
+    assert main(["run", "testing/mutating", "-p", "dry_run", "false",
+                 "--incident", incident.id]) == 0
+    [path] = fixture_runbooks.rglob("*.ipynb")
+    meta = json.loads(path.read_text())["metadata"]["noa"]
+    assert meta["incident"] == incident.id
+    [link] = store.get(incident.id).records
+    assert link["run_id"] == meta["run_id"] and link["runbook"] == "testing/mutating"
+    assert (fixture_runbooks / link["record"]) == path
+    capsys.readouterr()
+    assert main(["reports", "list", "--incident", incident.id, "--json"]) == 0
+    assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == [meta["run_id"]]
+    assert main(["reports", "list", "--incident", "INC-20000101-0001", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["incident", "show", incident.id, "--json"]) == 0
+    timeline = json.loads(capsys.readouterr().out)["timeline"]
+    kinds = [e["kind"] for e in timeline]
+    assert kinds == ["opened", "run-started", "change-applied", "run-ended"]
+    change = timeline[2]
+    assert change["run_id"] == meta["run_id"] and change["runbook"] == "testing/mutating"
+    assert change["at"].replace("Z", "") <= timeline[3]["at"].replace("Z", "")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from noa_lib.errors import ParameterError
-from noa_lib.records.index import RecordIndex, RecordSummary, parse_since
+from noa_lib.records.index import SCHEMA_VERSION, RecordIndex, RecordSummary, parse_since
 from noa_lib.records.metadata import read_record_metadata
 
 T0 = datetime(2026, 11, 26, 22, 15, tzinfo=UTC)
@@ -94,7 +94,7 @@ def test_index_file_is_wal_with_schema_version_and_indexes(index: RecordIndex) -
     conn = sqlite3.connect(index.path)
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     finally:
         conn.close()
@@ -310,7 +310,7 @@ def test_broken_index_is_rebuilt(tmp_path: Path, damage: str) -> None:
     assert ids(index.query()) == [meta["run_id"]]
     assert index.get(meta["run_id"]) == meta
     conn = sqlite3.connect(index.path)
-    assert conn.execute("SELECT version FROM schema_version").fetchone() == (1,)
+    assert conn.execute("SELECT version FROM schema_version").fetchone() == (SCHEMA_VERSION,)
     conn.close()
 
 
@@ -480,3 +480,23 @@ def test_concurrent_adds_from_processes_starting_without_an_index(tmp_path: Path
     assert index.path.exists()
     assert len(index.query(limit=None)) == 30 + 5 * 20
     assert index.rebuild() == 30 + 5 * 20
+
+
+def test_records_of_an_incident_and_an_index_of_schema_1_upgrades(index: RecordIndex) -> None:
+    """The incident column answers ``reports list --incident``; an index written before it
+    (schema 1, no such column) is rebuilt from the files, not queried blindly."""
+    ours = {**make_meta(1), "incident": "INC-20261204-0231"}
+    other = {**make_meta(2, at=T0 + timedelta(minutes=1)), "incident": "INC-20261204-0232"}
+    for meta in (ours, other, make_meta(3, at=T0 + timedelta(minutes=2))):
+        write_record(index.root, meta)
+        index.add(meta)
+    [found] = index.query(incident="INC-20261204-0231")
+    assert found.run_id == ours["run_id"] and found.incident == "INC-20261204-0231"
+    assert len(index.query()) == 3
+    conn = sqlite3.connect(index.path)
+    conn.execute("UPDATE schema_version SET version = 1")
+    conn.execute("DROP INDEX records_incident_started")
+    conn.execute("ALTER TABLE records DROP COLUMN incident")
+    conn.commit()
+    conn.close()
+    assert ids(index.query(incident="INC-20261204-0232")) == [other["run_id"]]
