@@ -1,5 +1,9 @@
 """Evidence from the records for the pre-deployment checklist: backups, validations, incidents.
 
+Open incidents are those of the incident store (:mod:`noa_lib.records.incidents`) with severity P0
+or P1 and status other than resolved — whatever their age — plus, from before the store, records
+of incident runbooks whose outcome figures say so.
+
 Reads the records index (nothing is re-run): the newest ``backup/full_backup`` and
 ``backup/validate_backup`` runs that succeeded with outcome ``ok``, and incident records
 (runbooks under ``incident/``) of the last ``incident_days`` whose outcome figures say severity
@@ -17,6 +21,7 @@ from typing import Any
 from noa_lib.config import load_config
 from noa_lib.ops.backup.history import BACKUP_RUNBOOK, DRILL_RUNBOOK
 from noa_lib.ops.deploy.evidence import DeployEvidence
+from noa_lib.records.incidents import IncidentStore
 from noa_lib.records.index import RecordIndex, RecordSummary
 
 INCIDENT_AREA = "incident/"
@@ -56,7 +61,9 @@ def deploy_evidence(
     index = RecordIndex(root)
     moment = now or datetime.now(UTC)
     since = moment - timedelta(days=incident_days)
-    incidents: list[str] = []
+    incidents = [f"{i.id} ({i.severity}, {i.status}: {i.title})"
+                 for i in IncidentStore(root).list(status="open")
+                 if i.severity in ("P0", "P1")]
     for record in _incident_records(index, since, target):
         severity = _open_incident(index.get(record.run_id))
         if severity:

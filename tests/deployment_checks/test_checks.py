@@ -168,3 +168,22 @@ def test_deploy_evidence_from_the_records_index(tmp_path: Path) -> None:
     assert evidence.last_validation is not None and evidence.last_validation[1] == "v-new"
     assert evidence.open_incidents == ("incident/high_error_rate i-open (P1)",)
     assert deploy_evidence(tmp_path, target="prod", now=now).last_backup is None
+
+
+def test_deploy_evidence_counts_open_p0_p1_incidents_of_the_store(tmp_path: Path) -> None:
+    from noa_lib.records.incidents import IncidentStore
+
+    store = IncidentStore(tmp_path)
+    outage = store.open(title="api down", severity="P0", commander="ana")
+    store.update(outage.id, status="investigating")
+    slow = store.open(title="slow search", severity="P2")
+    mitigated = store.open(title="5xx spike", severity="P1")
+    store.update(mitigated.id, status="mitigated")
+    done = store.open(title="old outage", severity="P0")
+    store.resolve(done.id, note="rolled back")
+    found = deploy_evidence(tmp_path).open_incidents
+    assert sorted(found) == sorted([
+        f"{outage.id} (P0, investigating: api down)",
+        f"{mitigated.id} (P1, mitigated: 5xx spike)",
+    ])
+    assert not [f for f in found if slow.id in f or done.id in f]
