@@ -430,7 +430,8 @@ def _row_counts(target: Target, port: int) -> tuple[dict[str, int], Finding]:
         ) as conn:
             tables = postgres.query(
                 conn,
-                "SELECT n.nspname AS schema, c.relname AS name FROM pg_class c "
+                "SELECT n.nspname AS schema, c.relname AS name, "
+                "format('%%I.%%I', n.nspname, c.relname) AS key FROM pg_class c "
                 "JOIN pg_namespace n ON n.oid = c.relnamespace "
                 "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', "
                 "'information_schema') AND n.nspname NOT LIKE 'pg\\_%%' "
@@ -438,7 +439,7 @@ def _row_counts(target: Target, port: int) -> tuple[dict[str, int], Finding]:
                 (MAX_TABLES_COUNTED,),
             )
             for row in tables:
-                name = f"{row['schema']}.{row['name']}"
+                name = str(row["key"])
                 statement = postgres.sql.SQL("SELECT count(*) AS n FROM {}.{}").format(
                     postgres.sql.Identifier(str(row["schema"])),
                     postgres.sql.Identifier(str(row["name"])),
