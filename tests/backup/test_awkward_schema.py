@@ -156,6 +156,8 @@ def test_the_fixture_is_as_awkward_as_promised(awkward: Awkward) -> None:
     assert awkward.counts['"MixedCase"."Parent"'] == 52  # with its children
     assert awkward.fingerprint["large objects"].startswith("3 ")  # type: ignore[union-attr]
     assert awkward.fingerprint["partitions"].count("=") == 3  # type: ignore[union-attr]
+    assert awkward.fingerprint["extensions"] == ",".join(
+        sorted([*awkward_schema.EXTENSIONS, "plpgsql"]))
 
 
 def test_backup_manifest_counts_every_table_and_the_drill_reproduces_everything(
@@ -177,6 +179,8 @@ def test_backup_manifest_counts_every_table_and_the_drill_reproduces_everything(
     found = _findings(meta)
     for check in ("tables", "row-counts", "newest-data", "sequences", "restore", "cleanup"):
         assert found[check]["status"] == "ok", found[check]
+    # every extension is trusted, so none is left out (uuid-ossp's comment tag is quoted)
+    assert found["restore"]["evidence"]["skipped_extensions"] == [], found["restore"]
     assert found["row-counts"]["message"].startswith(
         f"{sum(awkward.counts.values())} rows in {len(awkward.counts)} tables match the dump "
         f"({len(awkward.counts)} exact counts"), found["row-counts"]["message"]

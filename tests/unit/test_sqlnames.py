@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from noa_lib.errors import ParameterError
+from noa_lib.ops.backup.scratch import _extension
 from noa_lib.ops.backup.snapshot import split_column
 from noa_lib.ops.sqlnames import parse_qualified
 
@@ -33,3 +34,12 @@ def test_split_column_defaults_the_schema_and_counts_parts() -> None:
         split_column("a.b.c.d")
     with pytest.raises(ParameterError):
         split_column("created_at")
+
+
+def test_restore_list_names_extensions_unquoted() -> None:
+    """pg_restore --list quotes an extension's name in its comment's tag only."""
+    assert _extension("2; 3079 16747 EXTENSION - uuid-ossp ") == "uuid-ossp"
+    assert _extension('3450; 0 0 COMMENT - EXTENSION "uuid-ossp" ') == "uuid-ossp"
+    assert _extension('3451; 0 0 COMMENT - EXTENSION "odd""name"') == 'odd"name'
+    assert _extension("3449; 0 0 COMMENT - EXTENSION hstore ") == "hstore"
+    assert _extension("215; 1259 16760 TABLE public users noa") is None
