@@ -177,8 +177,10 @@ def test_backup_manifest_counts_every_table_and_the_drill_reproduces_everything(
     result, meta = awkward.run("backup/validate_backup", assertions=asserted, rpo_hours=1.0)
     assert result.exit_code == ExitCode.SUCCEEDED, (_not_ok(meta), meta.get("error"))
     found = _findings(meta)
-    for check in ("tables", "row-counts", "newest-data", "sequences", "restore", "cleanup"):
+    for check in ("tables", "row-counts", "newest-data", "large-objects", "sequences", "restore",
+                  "cleanup"):
         assert found[check]["status"] == "ok", found[check]
+    assert manifest.large_objects == 3 and found["large-objects"]["value"] == 3
     # every extension is trusted, so none is left out (uuid-ossp's comment tag is quoted)
     assert found["restore"]["evidence"]["skipped_extensions"] == [], found["restore"]
     assert found["row-counts"]["message"].startswith(

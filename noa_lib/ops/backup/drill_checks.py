@@ -5,6 +5,8 @@
   counted at backup time) or is within ``row_tolerance_pct`` of the planner's estimate;
 * ``newest-data`` — the newest value of each key timestamp column equals the manifest's, and (with
   ``rpo_hours``) is no older than that: restoring this backup now loses at most ``rpo_hours``;
+* ``large-objects`` — as many large objects as the dump's snapshot counted (they are not tables:
+  the row counts do not see them);
 * ``sequences`` — every sequence owned by a column has ``last_value >= max(column)`` so the first
   insert after a restore does not collide;
 * ``assertion N`` — each configured SQL statement returns one row whose first column is true.
@@ -23,6 +25,7 @@ from noa_lib.ops.backup.catalog import DumpBackup, parse_time
 from noa_lib.ops.backup.snapshot import (
     COLUMN_KEYS_SQL,
     EXCLUDED_SCHEMAS,
+    LARGE_OBJECTS_SQL,
     TABLES_SQL,
     timestamp_text,
 )
@@ -98,10 +101,12 @@ def check_restored(
         rows_checked = sum(t.restored or 0 for t in tables)
         findings.append(_rows_finding(tables, row_tolerance_pct, rows_checked))
         findings.append(_newest_finding(conn, backup, rpo_hours, moment))
+        findings.append(_large_objects_finding(conn, backup))
     else:
         reason = "schema-only dump: no rows to compare"
         findings.append(Finding("row-counts", Status.SKIPPED, reason))
         findings.append(Finding("newest-data", Status.SKIPPED, reason))
+        findings.append(Finding("large-objects", Status.SKIPPED, reason))
     findings.append(_sequences_finding(conn))
     findings += [_assertion(conn, i, text) for i, text in enumerate(assertions, start=1)]
     return RestoredChecks(findings, tables, rows_checked)
@@ -255,6 +260,33 @@ def _newest_finding(
         value=round(newest, 2) if newest is not None else None,
         threshold=rpo_hours,
         unit="h",
+        evidence=evidence,
+    )
+
+
+def _large_objects_finding(conn: Connection, backup: DumpBackup) -> Finding:
+    expected = backup.large_objects
+    if expected is None:
+        return Finding(
+            "large-objects", Status.SKIPPED, "the manifest has no large-object count (older dump)"
+        )
+    restored = int(query(conn, LARGE_OBJECTS_SQL)[0]["n"])
+    evidence = {"sql": LARGE_OBJECTS_SQL, "expected": expected, "restored": restored}
+    if restored != expected:
+        return Finding(
+            "large-objects",
+            Status.CRITICAL,
+            f"{restored} large object(s) restored, {expected} at backup",
+            value=restored,
+            threshold=expected,
+            evidence=evidence,
+        )
+    return Finding(
+        "large-objects",
+        Status.OK,
+        f"all {expected} large object(s) of the dump are present",
+        value=restored,
+        threshold=expected,
         evidence=evidence,
     )
 

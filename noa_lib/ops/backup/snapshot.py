@@ -2,9 +2,10 @@
 
 :func:`exported_snapshot` opens a ``REPEATABLE READ`` read-only transaction, exports its snapshot
 (``pg_export_snapshot()``) for ``pg_dump --snapshot`` and measures, in that same snapshot, every
-table's planner estimate, the exact row count of tables up to ``exact_count_max_rows`` rows, and the
-newest value of key timestamp columns. Because the dump reads the same snapshot, the restore drill
-can demand exact equality for counted tables and for the newest timestamps.
+table's planner estimate, the exact row count of tables up to ``exact_count_max_rows`` rows, the
+newest value of key timestamp columns and the number of large objects. Because the dump reads the
+same snapshot, the restore drill can demand exact equality for counted tables, the newest
+timestamps and the large objects.
 
 Key timestamp columns are ``timestamp``/``timestamptz`` columns named like :data:`TIME_COLUMNS`
 that lead a btree index (``max()`` is then an index lookup) or belong to a counted table, plus any
@@ -64,6 +65,8 @@ WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY 1, 2, 3
 """
 
+LARGE_OBJECTS_SQL = "SELECT count(*) AS n FROM pg_catalog.pg_largeobject_metadata"
+
 COLUMN_KEYS_SQL = """
 SELECT n.nspname AS schema, c.relname AS name, a.attname AS column,
        format('%%I.%%I.%%I', n.nspname, c.relname, a.attname) AS key
@@ -93,6 +96,7 @@ class SnapshotFigures:
     data_bytes: int
     tables: dict[str, TableFigures] = field(default_factory=dict)
     max_timestamps: dict[str, str] = field(default_factory=dict)
+    large_objects: int | None = None  # counted for full dumps
 
 
 def timestamp_text(value: Any) -> str | None:
@@ -203,7 +207,9 @@ def _measure(
             counted.add((row["schema"], row["name"]))
         tables[name] = TableFigures(row_estimate=estimate, rows=rows)
     stamps: dict[str, str] = {}
+    large_objects: int | None = None
     if measure_rows:
+        large_objects = int(query(conn, LARGE_OBJECTS_SQL)[0]["n"])
         candidates = query(
             conn, TIME_COLUMNS_SQL, {"names": list(TIME_COLUMNS), "excluded": excluded}
         )
@@ -228,6 +234,7 @@ def _measure(
         data_bytes=data_bytes,
         tables=tables,
         max_timestamps=stamps,
+        large_objects=large_objects,
     )
 
 
@@ -246,6 +253,7 @@ def _column_key(conn: Connection, parts: tuple[str, str, str]) -> str:
 
 __all__ = [
     "COLUMN_KEYS_SQL",
+    "LARGE_OBJECTS_SQL",
     "TIME_COLUMNS",
     "SnapshotFigures",
     "exported_snapshot",
