@@ -255,3 +255,26 @@ def test_database_health_completes_and_names_tables_quoted(awkward: Awkward) -> 
     # 1500 of 4500 tuples of the keyword-named table are dead (autovacuum is off for it)
     assert bloat["status"] == "warning", bloat
     assert '"Über Schema"."select" (33.3 %)' in bloat["message"], bloat["message"]
+
+
+def test_a_lost_large_object_or_a_missing_column_fails_the_drill_checks(
+    awkward: Awkward, dumped: dict[str, Any]
+) -> None:
+    """The checks against a copy that lacks what the manifest promises (here: the source itself,
+    measured against an altered manifest) come out critical, naming the quoted objects."""
+    from noa_lib.clients.postgres import connect
+    from noa_lib.ops.backup.drill_checks import check_restored
+
+    manifest = scan_dumps(awkward.target, DATABASE).backups[0]
+    promised = replace(
+        manifest,
+        large_objects=4,
+        max_timestamps={**manifest.max_timestamps, '"Über Schema"."gone".created_at': "x"},
+    )
+    assert awkward.target.postgres is not None
+    with connect(awkward.target.postgres, read_only=True) as conn:
+        found = {f.check: f for f in check_restored(conn, promised).findings}
+    assert found["large-objects"].status.value == "critical"
+    assert found["large-objects"].message == "3 large object(s) restored, 4 at backup"
+    assert found["newest-data"].status.value == "critical"
+    assert '"Über Schema"."gone".created_at: the column is missing' in found["newest-data"].message
