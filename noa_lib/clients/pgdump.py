@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import IO
 
 from noa_lib.clients._errors import failure, safe
+from noa_lib.clients.tool_output import STDERR_TAIL, read_tail, tool_version
 from noa_lib.config import PostgresSettings
 from noa_lib.errors import ClientError, PreconditionFailed, Timeout, Unavailable
 
@@ -38,7 +38,6 @@ BINDIR_ENV = "NOA_PG_BINDIR"
 SYSTEM_ROOT = Path("/usr/lib/postgresql")
 INSTALL_HINT = "install the PostgreSQL client tools (`apt-get install -y postgresql-client`)"
 PIPE_SIZE = 1 << 20  # a larger pipe means fewer wake-ups between pg_dump and the uploader
-_STDERR_TAIL = 4000
 # libpq environment that must not leak from ours into the child (it would override argv or the
 # password file); TLS file locations (PGSSL*) are deliberately kept.
 _CLEARED_ENV = (
@@ -86,26 +85,8 @@ class PgTools:
 
     def versions(self) -> dict[str, str]:
         """``{"pg_dump": "15.18", "pg_restore": "15.18"}`` for manifests and records."""
-        return {"pg_dump": self.version, "pg_restore": tool_version(self.pg_restore)}
-
-
-def tool_version(path: str) -> str:
-    """The version a PostgreSQL tool reports (``pg_dump --version`` → ``"15.18"``).
-
-    Raises:
-        PreconditionFailed: the tool does not run.
-    """
-    try:
-        out = subprocess.run(
-            [path, "--version"], capture_output=True, text=True, timeout=15, check=True
-        ).stdout
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise PreconditionFailed(f"{path} does not run ({exc}); {INSTALL_HINT}") from None
-    match = re.search(r"\(PostgreSQL\)\s+(\d+(?:\.\d+)*)", out)
-    match = match or re.search(r"(\d+(?:\.\d+)+)", out)
-    if match is None:
-        raise PreconditionFailed(f"{path} --version printed no version: {out.strip()[:100]!r}")
-    return match.group(1)
+        restore_version = tool_version(self.pg_restore, hint=INSTALL_HINT)
+        return {"pg_dump": self.version, "pg_restore": restore_version}
 
 
 def find_tools(server_major: int | None = None) -> PgTools:
@@ -136,7 +117,7 @@ def find_tools(server_major: int | None = None) -> PgTools:
     for bindir in dict.fromkeys(candidates):
         if not all(os.access(bindir / tool, os.X_OK) for tool in ("pg_dump", "pg_restore")):
             continue
-        tools = PgTools(bindir, tool_version(str(bindir / "pg_dump")))
+        tools = PgTools(bindir, tool_version(str(bindir / "pg_dump"), hint=INSTALL_HINT))
         if server_major is not None and tools.major < server_major:
             too_old.append(f"{bindir} ({tools.version})")
             continue
@@ -254,7 +235,7 @@ class DumpProcess:
                 backend="pg_dump",
             ) from None
         if code != 0:
-            raise tool_failure("pg_dump", code, _read_tail(self._stderr), self._settings)
+            raise tool_failure("pg_dump", code, read_tail(self._stderr), self._settings)
 
     def kill(self) -> None:
         """Stop ``pg_dump`` now (if still running) and reap it."""
@@ -326,7 +307,7 @@ def list_archive(tools: PgTools, archive: Path) -> list[str]:
         check=False,
     )
     if result.returncode != 0:
-        tail = result.stderr.decode("utf-8", "replace")[-_STDERR_TAIL:]
+        tail = result.stderr.decode("utf-8", "replace")[-STDERR_TAIL:]
         raise ClientError(
             safe(f"pg_restore --list {archive.name} failed (exit {result.returncode}): {tail}"),
             backend="pg_restore",
@@ -396,7 +377,7 @@ def restore(
                 proc.kill()
                 proc.wait()
         if code != 0:
-            raise tool_failure(f"pg_restore into {dbname}", code, _read_tail(stderr), settings)
+            raise tool_failure(f"pg_restore into {dbname}", code, read_tail(stderr), settings)
     return RestoreRun(seconds=time.monotonic() - started, jobs=max(1, int(jobs)))
 
 
@@ -418,13 +399,6 @@ def tool_failure(
     if any(marker in stderr.lower() for marker in _GONE):
         cls = Unavailable
     return failure(cls, "PostgreSQL", where, reason, secrets)
-
-
-def _read_tail(handle: IO[bytes]) -> str:
-    handle.flush()
-    size = handle.seek(0, os.SEEK_END)
-    handle.seek(max(0, size - _STDERR_TAIL))
-    return handle.read().decode("utf-8", "replace")
 
 
 __all__ = [

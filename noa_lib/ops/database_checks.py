@@ -53,7 +53,7 @@ FROM pg_stat_database
 WHERE datname = current_database()"""
 
 BLOAT_SQL: LiteralString = """\
-SELECT schemaname AS schema, relname AS table,
+SELECT schemaname AS schema, relname AS table, format('%I.%I', schemaname, relname) AS qualified,
        n_live_tup::bigint AS live_tuples, n_dead_tup::bigint AS dead_tuples,
        round(100.0 * n_dead_tup / nullif(n_live_tup + n_dead_tup, 0), 1)::float8 AS dead_pct,
        last_autovacuum
@@ -182,7 +182,7 @@ def bloat_finding(rows: Rows) -> tuple[Finding, Figures]:
     worst_pct = float(worst_row["dead_pct"]) if worst_row else 0.0
     status = BLOAT.classify(worst_pct)
     offenders = [
-        f"{r['schema']}.{r['table']} ({float(r['dead_pct']):g} %)"
+        f"{r['qualified']} ({float(r['dead_pct']):g} %)"
         for r in judged
         if BLOAT.classify(float(r["dead_pct"])) is not Status.OK
     ]
@@ -192,7 +192,7 @@ def bloat_finding(rows: Rows) -> tuple[Finding, Figures]:
         message = "dead tuples high in " + ", ".join(offenders[:5]) + "; VACUUM them"
     else:
         message = (
-            f"worst dead-tuple ratio {worst_pct:g} % ({worst_row['schema']}.{worst_row['table']})"
+            f"worst dead-tuple ratio {worst_pct:g} % ({worst_row['qualified']})"
         )
     finding = Finding(
         check="table bloat",

@@ -17,6 +17,8 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from noa_lib.clients.ports import port_open as port_open  # re-exported for the managers
+from noa_lib.clients.tool_output import log_tail as log_tail  # re-exported
 from noa_lib.errors import PreconditionFailed, Timeout, Unavailable
 
 LOOPBACK = "127.0.0.1"
@@ -234,15 +236,6 @@ def require_started(
     require(check, timeout=timeout, what=what, log_file=log_file, interval=interval)
 
 
-def port_open(port: int, host: str = LOOPBACK, timeout: float = 0.5) -> bool:
-    """True when something accepts TCP connections on ``host:port``."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def port_free(port: int, host: str = LOOPBACK) -> bool:
     """True when ``host:port`` can be bound now (nobody listens there)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -288,15 +281,3 @@ def choose_ports(
     )
 
 
-def log_tail(path: Path, lines: int = 15, max_chars: int = 2000) -> str:
-    """The last ``lines`` lines of ``path`` (at most ``max_chars``), or a note when unreadable."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - 64 * 1024))
-            text = fh.read().decode("utf-8", errors="replace")
-    except OSError as exc:
-        return f"(log {path} unreadable: {exc.strerror})"
-    tail = "\n".join(text.rstrip("\n").splitlines()[-lines:])
-    return tail[-max_chars:] if tail else "(log is empty)"

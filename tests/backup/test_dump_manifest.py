@@ -44,6 +44,8 @@ def test_a_complete_manifest_parses() -> None:
     assert backup.started_at == datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
     assert backup.tables["public.users"].rows == 10
     assert backup.age_hours(datetime(2026, 11, 27, 2, 0, tzinfo=UTC)) == 24
+    assert backup.large_objects is None  # written before large objects were counted
+    assert parse_manifest({**GOOD, "large_objects": 3}, manifest_key=KEY).large_objects == 3
 
 
 @pytest.mark.parametrize(
@@ -60,6 +62,8 @@ def test_a_complete_manifest_parses() -> None:
         (lambda m: m.update(started_at="yesterday"), "not ISO 8601"),
         (lambda m: m.update(tables={"t": {}}), "no integer row_estimate"),
         (lambda m: m.update(sse=5), "sse must be a string or null"),
+        (lambda m: m.update(large_objects=True), "large_objects must be a whole number"),
+        (lambda m: m.update(large_objects=-1), "large_objects must be a whole number"),
     ],
 )
 def test_an_incomplete_or_inconsistent_manifest_is_refused(change: Any, reason: str) -> None:

@@ -58,11 +58,17 @@ def test_cache_hit_rate_needs_enough_blocks() -> None:
     assert good.status is Status.OK and good.value == 99.0
 
 
-def _table(name: str, live: int, dead: int) -> dict[str, object]:
+def _table(name: str, live: int, dead: int, schema: str = "public") -> dict[str, object]:
     pct = round(100.0 * dead / (live + dead), 1) if live + dead else None
+
+    def quote(part: str) -> str:
+        plain = part.isidentifier() and part.islower() and part.isascii()
+        return part if plain else '"' + part.replace('"', '""') + '"'
+
     return {
-        "schema": "public",
+        "schema": schema,
         "table": name,
+        "qualified": f"{quote(schema)}.{quote(name)}",  # what format('%I.%I') returns
         "live_tuples": live,
         "dead_tuples": dead,
         "dead_pct": pct,
@@ -82,6 +88,14 @@ def test_bloat_ignores_small_tables_and_classifies_ratio() -> None:
 
     crit = [_table("events", 4_000, 6_000)]
     assert checks.bloat_finding(crit)[0].status is Status.CRITICAL
+
+
+def test_bloat_names_tables_as_sql_can_use_them() -> None:
+    """The message names an awkward table quoted, so ``VACUUM <name>`` can be pasted."""
+    rows = [_table('quote"inside', 7_000, 3_000, schema="Über Schema")]
+    finding, _ = checks.bloat_finding(rows)
+    assert '"Über Schema"."quote""inside" (30 %)' in finding.message
+    assert "VACUUM" in finding.message
 
 
 def test_replication_none_and_lagging() -> None:

@@ -83,6 +83,7 @@ class DumpBackup:
     tables: Mapping[str, TableFigures] = field(default_factory=dict)
     max_timestamps: Mapping[str, str] = field(default_factory=dict)
     tool_versions: Mapping[str, str] = field(default_factory=dict)
+    large_objects: int | None = None  # absent from manifests written before it was counted
 
     @property
     def keys(self) -> tuple[str, str]:
@@ -196,6 +197,11 @@ def parse_manifest(data: Any, *, manifest_key: str) -> DumpBackup:
     sse = data.get("sse")
     if sse is not None and not isinstance(sse, str):
         raise ValueError("sse must be a string or null")
+    large_objects = data.get("large_objects")
+    if large_objects is not None and (
+        isinstance(large_objects, bool) or not isinstance(large_objects, int) or large_objects < 0
+    ):
+        raise ValueError("large_objects must be a whole number >= 0 or null")
     started, ended = time_span(data)
     tables: dict[str, TableFigures] = {}
     for name, figures in data["tables"].items():
@@ -223,6 +229,7 @@ def parse_manifest(data: Any, *, manifest_key: str) -> DumpBackup:
         tables=tables,
         max_timestamps={str(k): str(v) for k, v in data["max_timestamps"].items()},
         tool_versions={str(k): str(v) for k, v in data["tool_versions"].items()},
+        large_objects=large_objects,
     )
 
 

@@ -5,6 +5,8 @@
   counted at backup time) or is within ``row_tolerance_pct`` of the planner's estimate;
 * ``newest-data`` — the newest value of each key timestamp column equals the manifest's, and (with
   ``rpo_hours``) is no older than that: restoring this backup now loses at most ``rpo_hours``;
+* ``large-objects`` — as many large objects as the dump's snapshot counted (they are not tables:
+  the row counts do not see them);
 * ``sequences`` — every sequence owned by a column has ``last_value >= max(column)`` so the first
   insert after a restore does not collide;
 * ``assertion N`` — each configured SQL statement returns one row whose first column is true.
@@ -20,20 +22,34 @@ from typing import Any
 from noa_lib.clients.postgres import Connection, query, sql
 from noa_lib.errors import ClientError
 from noa_lib.ops.backup.catalog import DumpBackup, parse_time
-from noa_lib.ops.backup.snapshot import EXCLUDED_SCHEMAS, TABLES_SQL, timestamp_text
+from noa_lib.ops.backup.snapshot import (
+    COLUMN_KEYS_SQL,
+    EXCLUDED_SCHEMAS,
+    LARGE_OBJECTS_SQL,
+    TABLES_SQL,
+    timestamp_text,
+)
 from noa_lib.ops.findings import Finding, Status
 
+# Sequences joined to their owning column by OID (pg_depend), never by a name cast to reg*;
+# last_value as pg_sequences computes it (NULL when never used or not readable).
 SEQUENCES_SQL = """
-SELECT s.schemaname AS schema, s.sequencename AS sequence, s.last_value, s.increment_by,
-       tn.nspname AS table_schema, t.relname AS table_name, a.attname AS column
-FROM pg_sequences s
-JOIN pg_class c ON c.relname = s.sequencename AND c.relnamespace = s.schemaname::regnamespace
-JOIN pg_depend d ON d.objid = c.oid AND d.classid = 'pg_class'::regclass
-     AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
-JOIN pg_class t ON t.oid = d.refobjid
-JOIN pg_namespace tn ON tn.oid = t.relnamespace
-JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-ORDER BY 1, 2
+SELECT format('%I.%I', sn.nspname, c.relname) AS sequence,
+       CASE WHEN has_sequence_privilege(c.oid, 'SELECT,USAGE')
+            THEN pg_catalog.pg_sequence_last_value(c.oid) END AS last_value,
+       s.seqincrement AS increment_by,
+       tn.nspname AS table_schema, t.relname AS table_name, a.attname AS column,
+       format('%I.%I', tn.nspname, t.relname) AS table_key
+FROM pg_catalog.pg_sequence s
+JOIN pg_catalog.pg_class c ON c.oid = s.seqrelid
+JOIN pg_catalog.pg_namespace sn ON sn.oid = c.relnamespace
+JOIN pg_catalog.pg_depend d ON d.objid = c.oid
+     AND d.classid = 'pg_catalog.pg_class'::regclass
+     AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype IN ('a', 'i')
+JOIN pg_catalog.pg_class t ON t.oid = d.refobjid
+JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
+JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+ORDER BY sn.nspname, c.relname
 """
 _LIST = 5  # offenders named in a message
 
@@ -74,10 +90,10 @@ def check_restored(
     """
     moment = now or datetime.now(UTC)
     restored = {
-        f"{r['schema']}.{r['name']}"
+        str(r["key"]): (str(r["schema"]), str(r["name"]))
         for r in query(conn, TABLES_SQL, {"excluded": list(EXCLUDED_SCHEMAS)})
     }
-    findings = [_tables_finding(backup, restored)]
+    findings = [_tables_finding(backup, set(restored))]
     tables: list[TableCheck] = []
     rows_checked = 0
     if backup.kind == "full":
@@ -85,10 +101,12 @@ def check_restored(
         rows_checked = sum(t.restored or 0 for t in tables)
         findings.append(_rows_finding(tables, row_tolerance_pct, rows_checked))
         findings.append(_newest_finding(conn, backup, rpo_hours, moment))
+        findings.append(_large_objects_finding(conn, backup))
     else:
         reason = "schema-only dump: no rows to compare"
         findings.append(Finding("row-counts", Status.SKIPPED, reason))
         findings.append(Finding("newest-data", Status.SKIPPED, reason))
+        findings.append(Finding("large-objects", Status.SKIPPED, reason))
     findings.append(_sequences_finding(conn))
     findings += [_assertion(conn, i, text) for i, text in enumerate(assertions, start=1)]
     return RestoredChecks(findings, tables, rows_checked)
@@ -120,14 +138,17 @@ def _tables_finding(backup: DumpBackup, restored: set[str]) -> Finding:
 
 
 def _count_tables(
-    conn: Connection, backup: DumpBackup, restored: set[str], tolerance_pct: float
+    conn: Connection,
+    backup: DumpBackup,
+    restored: dict[str, tuple[str, str]],
+    tolerance_pct: float,
 ) -> list[TableCheck]:
     checks: list[TableCheck] = []
     for name, figures in sorted(backup.tables.items()):
         if name not in restored:
             checks.append(TableCheck(name, figures.rows, None, "missing", Status.CRITICAL))
             continue
-        schema, table = name.split(".", 1)
+        schema, table = restored[name]
         statement = sql.SQL("SELECT count(*) AS n FROM {}.{}").format(
             sql.Identifier(schema), sql.Identifier(table)
         )
@@ -184,8 +205,17 @@ def _newest_finding(
         )
     wrong: list[str] = []
     ages: dict[str, float] = {}
-    for spec, expected in sorted(backup.max_timestamps.items()):
-        schema, table, column = spec.split(".", 2)
+    keys = sorted(backup.max_timestamps)
+    found = {
+        str(r["key"]): (str(r["schema"]), str(r["name"]), str(r["column"]))
+        for r in query(conn, COLUMN_KEYS_SQL, {"keys": keys})
+    }
+    for spec in keys:
+        expected = backup.max_timestamps[spec]
+        if spec not in found:
+            wrong.append(f"{spec}: the column is missing after the restore")
+            continue
+        schema, table, column = found[spec]
         statement = sql.SQL("SELECT max({}) AS v FROM {}.{}").format(
             sql.Identifier(column), sql.Identifier(schema), sql.Identifier(table)
         )
@@ -234,6 +264,33 @@ def _newest_finding(
     )
 
 
+def _large_objects_finding(conn: Connection, backup: DumpBackup) -> Finding:
+    expected = backup.large_objects
+    if expected is None:
+        return Finding(
+            "large-objects", Status.SKIPPED, "the manifest has no large-object count (older dump)"
+        )
+    restored = int(query(conn, LARGE_OBJECTS_SQL)[0]["n"])
+    evidence = {"sql": LARGE_OBJECTS_SQL, "expected": expected, "restored": restored}
+    if restored != expected:
+        return Finding(
+            "large-objects",
+            Status.CRITICAL,
+            f"{restored} large object(s) restored, {expected} at backup",
+            value=restored,
+            threshold=expected,
+            evidence=evidence,
+        )
+    return Finding(
+        "large-objects",
+        Status.OK,
+        f"all {expected} large object(s) of the dump are present",
+        value=restored,
+        threshold=expected,
+        evidence=evidence,
+    )
+
+
 def _sequences_finding(conn: Connection) -> Finding:
     rows = query(conn, SEQUENCES_SQL)
     behind: list[str] = []
@@ -249,8 +306,8 @@ def _sequences_finding(conn: Connection) -> Finding:
         last = row["last_value"]
         if last is None or int(last) < int(highest):
             behind.append(
-                f"{row['schema']}.{row['sequence']} at {last} < max({row['table_name']}."
-                f"{row['column']}) = {highest}"
+                f"{row['sequence']} at {last} < max({row['table_key']}.{row['column']}) = "
+                f"{highest}"
             )
     evidence = {"sql": SEQUENCES_SQL.strip(), "behind": behind}
     if behind:

@@ -225,6 +225,7 @@ def build_manifest(
         "sha256": upload.sha256,
         "tables": tables,
         "max_timestamps": dict(snap.max_timestamps),
+        "large_objects": snap.large_objects,
         "tool_versions": versions,
         "sse": upload.sse,
         "target": target.name,

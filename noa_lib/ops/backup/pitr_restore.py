@@ -1,8 +1,8 @@
 """Performing a point-in-time restore: a new cluster from a base backup and archived WAL.
 
-:func:`restore` takes a validated :class:`~noa_lib.ops.backup.pitr.RestorePlan`: the base backup
-is streamed from the bucket and extracted (size and SHA-256 checked against the manifest), the WAL
-segments of the plan are downloaded into a private directory (size and the archiver's
+:func:`restore` takes a validated :class:`~noa_lib.ops.backup.pitr_plan.RestorePlan`: the base
+backup is streamed from the bucket and extracted (size and SHA-256 checked against the manifest),
+the WAL segments of the plan are downloaded into a private directory (size and the archiver's
 ``x-amz-meta-sha256`` checked), and the copy is configured to be isolated from the source:
 its own port on 127.0.0.1, ``archive_mode = off`` (it must never push WAL of its new timeline
 into the source's archive), its own ``pg_hba.conf``, no replication settings, ``ssl = off``.
@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import IO, Any, cast
 
 from noa_lib.clients import pgserver
 from noa_lib.clients.s3_objects import Bucket, open_bucket
@@ -35,12 +35,10 @@ from noa_lib.errors import ClientError, ConfigError, NoaError, PreconditionFaile
 from noa_lib.ops.backup import wal_catalog as cat
 from noa_lib.ops.backup.catalog import iso, require_s3
 from noa_lib.ops.backup.lock import require_postgres
+from noa_lib.ops.backup.pitr_plan import RecoveryTarget, RestorePlan
 from noa_lib.ops.backup.pitr_window import binaries_for, fetch_segment
 from noa_lib.ops.findings import Finding, Status
 from noa_lib.ops.safety import Applied
-
-if TYPE_CHECKING:
-    from noa_lib.ops.backup.pitr import RecoveryTarget, RestorePlan
 
 RECOVERY_TIMEOUT_S = 1800.0
 MAX_TABLES_COUNTED = 20
@@ -430,7 +428,8 @@ def _row_counts(target: Target, port: int) -> tuple[dict[str, int], Finding]:
         ) as conn:
             tables = postgres.query(
                 conn,
-                "SELECT n.nspname AS schema, c.relname AS name FROM pg_class c "
+                "SELECT n.nspname AS schema, c.relname AS name, "
+                "format('%%I.%%I', n.nspname, c.relname) AS key FROM pg_class c "
                 "JOIN pg_namespace n ON n.oid = c.relnamespace "
                 "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', "
                 "'information_schema') AND n.nspname NOT LIKE 'pg\\_%%' "
@@ -438,7 +437,7 @@ def _row_counts(target: Target, port: int) -> tuple[dict[str, int], Finding]:
                 (MAX_TABLES_COUNTED,),
             )
             for row in tables:
-                name = f"{row['schema']}.{row['name']}"
+                name = str(row["key"])
                 statement = postgres.sql.SQL("SELECT count(*) AS n FROM {}.{}").format(
                     postgres.sql.Identifier(str(row["schema"])),
                     postgres.sql.Identifier(str(row["name"])),

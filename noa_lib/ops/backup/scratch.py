@@ -37,7 +37,11 @@ SCRATCH_ENV = "NOA_SCRATCH_DIR"
 SCRATCH_PREFIX = "noa_drill_"
 SCRATCH_DB_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 MiB = 1 << 20
-_EXTENSION_RE = re.compile(r"^\d+; \d+ \d+ (?:EXTENSION - |COMMENT - EXTENSION )(\S+)")
+# pg_restore --list names an extension plainly ("EXTENSION - uuid-ossp") but quotes it where SQL
+# would in the comment's tag ('COMMENT - EXTENSION "uuid-ossp"')
+_EXTENSION_RE = re.compile(
+    r'^\d+; \d+ \d+ (?:EXTENSION - |COMMENT - EXTENSION )("(?:[^"]|"")+"|\S+)'
+)
 
 
 def scratch_root(scratch_dir: str | Path | None = None) -> Path:
@@ -218,7 +222,7 @@ def restorable_list(
         ClientError: the archive's table of contents cannot be read.
     """
     lines = list_archive(tools, archive)
-    wanted = {m.group(1) for line in lines if (m := _EXTENSION_RE.match(line))}
+    wanted = {name for line in lines if (name := _extension(line)) is not None}
     if not wanted:
         return None, []
     superuser = bool(
@@ -239,11 +243,20 @@ def restorable_list(
     kept = [
         line
         for line in lines
-        if not ((m := _EXTENSION_RE.match(line)) and m.group(1) in skipped)
+        if _extension(line) not in skipped
     ]
     path = workdir / "restore.list"
     path.write_text("\n".join(kept) + "\n")
     return path, skipped
+
+
+def _extension(line: str) -> str | None:
+    """The extension a ``pg_restore --list`` line creates or comments on, unquoted."""
+    match = _EXTENSION_RE.match(line)
+    if match is None:
+        return None
+    name = match.group(1)
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name
 
 
 __all__ = [

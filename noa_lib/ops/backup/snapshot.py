@@ -2,13 +2,20 @@
 
 :func:`exported_snapshot` opens a ``REPEATABLE READ`` read-only transaction, exports its snapshot
 (``pg_export_snapshot()``) for ``pg_dump --snapshot`` and measures, in that same snapshot, every
-table's planner estimate, the exact row count of tables up to ``exact_count_max_rows`` rows, and the
-newest value of key timestamp columns. Because the dump reads the same snapshot, the restore drill
-can demand exact equality for counted tables and for the newest timestamps.
+table's planner estimate, the exact row count of tables up to ``exact_count_max_rows`` rows, the
+newest value of key timestamp columns and the number of large objects. Because the dump reads the
+same snapshot, the restore drill can demand exact equality for counted tables, the newest
+timestamps and the large objects.
 
 Key timestamp columns are ``timestamp``/``timestamptz`` columns named like :data:`TIME_COLUMNS`
 that lead a btree index (``max()`` is then an index lookup) or belong to a counted table, plus any
-given explicitly as ``schema.table.column`` (or ``table.column`` in ``public``).
+given explicitly as ``schema.table.column`` (or ``table.column`` in ``public``; parts quoted as in
+SQL when they need it).
+
+Tables and columns are keyed by their qualified name quoted by the server
+(``format('%I.%I', schema, table)``: ``public.users``, ``"Über Schema"."select"``), so a key is
+unambiguous for every name PostgreSQL accepts; statements use the catalog's parts as
+``sql.Identifier``, never the key split apart.
 """
 
 from __future__ import annotations
@@ -21,27 +28,30 @@ from typing import Any
 
 from noa_lib.clients.postgres import Connection, connect, query, sql
 from noa_lib.config import PostgresSettings
-from noa_lib.errors import NoaError, ParameterError
+from noa_lib.errors import NoaError, NotFound, ParameterError
 from noa_lib.ops.backup.catalog import TableFigures, iso
+from noa_lib.ops.sqlnames import parse_qualified
 
 TIME_COLUMNS = ("created_at", "updated_at", "inserted_at", "applied_at", "modified_at")
 EXCLUDED_SCHEMAS = ("pg_catalog", "information_schema")
 
 TABLES_SQL = """
-SELECT n.nspname AS schema, c.relname AS name, c.reltuples::bigint AS estimate,
+SELECT n.nspname AS schema, c.relname AS name, format('%%I.%%I', n.nspname, c.relname) AS key,
+       c.reltuples::bigint AS estimate,
        (c.relpages + coalesce(t.relpages, 0))::bigint
          * current_setting('block_size')::bigint AS bytes
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
 WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
   AND n.nspname <> ALL(%(excluded)s) AND n.nspname NOT LIKE 'pg\\_%%'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass
                   AND d.objid = c.oid AND d.deptype = 'e')
 ORDER BY 1, 2
 """
 
 TIME_COLUMNS_SQL = """
 SELECT n.nspname AS schema, c.relname AS name, a.attname AS column,
+       format('%%I.%%I.%%I', n.nspname, c.relname, a.attname) AS key,
        EXISTS (SELECT 1 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
                JOIN pg_am am ON am.oid = ic.relam
                WHERE i.indrelid = c.oid AND i.indkey[0] = a.attnum AND am.amname = 'btree'
@@ -49,10 +59,29 @@ SELECT n.nspname AS schema, c.relname AS name, a.attname AS column,
 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
-  AND a.atttypid IN ('timestamptz'::regtype, 'timestamp'::regtype)
+  AND a.atttypid IN ('pg_catalog.timestamptz'::regtype, 'pg_catalog.timestamp'::regtype)
   AND a.attname = ANY(%(names)s)
   AND n.nspname <> ALL(%(excluded)s) AND n.nspname NOT LIKE 'pg\\_%%'
 ORDER BY 1, 2, 3
+"""
+
+LARGE_OBJECTS_SQL = "SELECT count(*) AS n FROM pg_catalog.pg_largeobject_metadata"
+
+COLUMN_KEYS_SQL = """
+SELECT n.nspname AS schema, c.relname AS name, a.attname AS column,
+       format('%%I.%%I.%%I', n.nspname, c.relname, a.attname) AS key
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE a.attnum > 0 AND NOT a.attisdropped
+  AND format('%%I.%%I.%%I', n.nspname, c.relname, a.attname) = ANY(%(keys)s)
+"""
+
+COLUMN_SQL = """
+SELECT format('%%I.%%I.%%I', n.nspname, c.relname, a.attname) AS key
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %(schema)s AND c.relname = %(table)s AND a.attname = %(column)s
+  AND a.attnum > 0 AND NOT a.attisdropped
 """
 
 
@@ -67,6 +96,7 @@ class SnapshotFigures:
     data_bytes: int
     tables: dict[str, TableFigures] = field(default_factory=dict)
     max_timestamps: dict[str, str] = field(default_factory=dict)
+    large_objects: int | None = None  # counted for full dumps
 
 
 def timestamp_text(value: Any) -> str | None:
@@ -81,16 +111,19 @@ def timestamp_text(value: Any) -> str | None:
 def split_column(spec: str) -> tuple[str, str, str]:
     """``schema.table.column`` (or ``table.column`` in ``public``) as three names.
 
+    Parts are read as SQL reads them: ``"Über Schema"."Events".created_at`` keeps the quoted
+    spellings, unquoted parts are folded to lower case.
+
     Raises:
-        ParameterError: not two or three dot-separated names.
+        ParameterError: not two or three names.
     """
-    parts = spec.split(".")
+    accepted = "schema.table.column or table.column"
+    parts = parse_qualified(spec, name="timestamp column", accepted=accepted)
     if len(parts) == 2:
-        parts = ["public", *parts]
-    if len(parts) != 3 or not all(parts):
+        parts = ("public", *parts)
+    if len(parts) != 3:
         raise ParameterError(
-            f"timestamp column {spec!r} is not valid; accepted: schema.table.column or "
-            "table.column",
+            f"timestamp column {spec!r} is not valid; accepted: {accepted}",
             name="timestamp_columns",
             accepted="schema.table.column",
         )
@@ -162,7 +195,7 @@ def _measure(
     counted: set[tuple[str, str]] = set()
     data_bytes = 0
     for row in query(conn, TABLES_SQL, {"excluded": excluded}):
-        name = f"{row['schema']}.{row['name']}"
+        name = str(row["key"])
         estimate = max(0, int(row["estimate"]))
         data_bytes += int(row["bytes"] or 0)
         rows: int | None = None
@@ -174,22 +207,25 @@ def _measure(
             counted.add((row["schema"], row["name"]))
         tables[name] = TableFigures(row_estimate=estimate, rows=rows)
     stamps: dict[str, str] = {}
+    large_objects: int | None = None
     if measure_rows:
+        large_objects = int(query(conn, LARGE_OBJECTS_SQL)[0]["n"])
         candidates = query(
             conn, TIME_COLUMNS_SQL, {"names": list(TIME_COLUMNS), "excluded": excluded}
         )
         columns = [
-            (r["schema"], r["name"], r["column"])
+            (str(r["key"]), (r["schema"], r["name"], r["column"]))
             for r in candidates
             if r["indexed"] or (r["schema"], r["name"]) in counted
         ]
-        for schema, table, column in dict.fromkeys([*columns, *explicit]):
+        columns += [(_column_key(conn, parts), parts) for parts in explicit]
+        for key, (schema, table, column) in dict(columns).items():
             statement = sql.SQL("SELECT max({}) AS v FROM {}.{}").format(
                 sql.Identifier(column), sql.Identifier(schema), sql.Identifier(table)
             )
             value = timestamp_text(query(conn, statement)[0]["v"])
             if value is not None:
-                stamps[f"{schema}.{table}.{column}"] = value
+                stamps[key] = value
     return SnapshotFigures(
         snapshot=snapshot,
         server_version=str(info["version"]),
@@ -198,7 +234,29 @@ def _measure(
         data_bytes=data_bytes,
         tables=tables,
         max_timestamps=stamps,
+        large_objects=large_objects,
     )
 
 
-__all__ = ["TIME_COLUMNS", "SnapshotFigures", "exported_snapshot", "split_column", "timestamp_text"]
+def _column_key(conn: Connection, parts: tuple[str, str, str]) -> str:
+    """The key of an explicitly named column, looked up by its parts.
+
+    Raises:
+        NotFound: no such column.
+    """
+    schema, table, column = parts
+    rows = query(conn, COLUMN_SQL, {"schema": schema, "table": table, "column": column})
+    if not rows:
+        raise NotFound(f"timestamp column {column!r} of table {schema!r}.{table!r} does not exist")
+    return str(rows[0]["key"])
+
+
+__all__ = [
+    "COLUMN_KEYS_SQL",
+    "LARGE_OBJECTS_SQL",
+    "TIME_COLUMNS",
+    "SnapshotFigures",
+    "exported_snapshot",
+    "split_column",
+    "timestamp_text",
+]

@@ -12,7 +12,7 @@
 5. **restore** — ``pg_restore -j N`` into a scratch database created fresh (``noa_drill_<id>``;
    an existing one is refused, never dropped); download + restore seconds are the RTO figure;
 6. the checks of :mod:`.drill_checks` on the restored data (tables, row counts, newest data,
-   sequences, SQL assertions);
+   large objects, sequences, SQL assertions);
 7. **cleanup** — the scratch database and the temporary files are removed, whatever happened.
 
 Every outcome is a finding; a check that fails is ``critical`` and the others that could not run
@@ -77,6 +77,7 @@ CHECKS = (
     "tables",
     "row-counts",
     "newest-data",
+    "large-objects",
     "sequences",
 )
 
