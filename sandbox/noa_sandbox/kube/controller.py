@@ -45,7 +45,8 @@ from noa_sandbox.kube.deployments import sync_deployment
 from noa_sandbox.kube.errors import ApiError
 from noa_sandbox.kube.hooks import Obj
 from noa_sandbox.kube.jobs import job_fails, sync_job
-from noa_sandbox.kube.kubelet import Kubelet, parse_rfc3339
+from noa_sandbox.kube.kubelet import Kubelet, parse_rfc3339, rfc3339
+from noa_sandbox.kube.pods import mark_unschedulable, schedule
 from noa_sandbox.kube.replicasets import sync_replicaset
 from noa_sandbox.kube.store import Store
 from noa_sandbox.kube.worldsync import WorldSync, serving_pods
@@ -170,6 +171,9 @@ class Controller:
         job_by_uid = {j["metadata"]["uid"]: j for j in jobs}
         for pod in pods:
             meta = pod["metadata"]
+            if not (pod.get("spec") or {}).get("nodeName"):
+                self._guard(pod, self._bind, pod, pods, now)
+                continue
             job = job_by_uid.get(owner_uid(pod) or "")
             fails = None if job is None else job_fails(self.world, job)
             try:
@@ -187,6 +191,24 @@ class Controller:
                     emit(self.store, pod, ev.reason, ev.message, ev.type, component="kubelet")
             except ApiError as exc:
                 log.debug("pod %s: %s", meta["name"], exc.message)
+
+    def _bind(self, pod: Obj, pods: list[Obj], now: float) -> None:
+        """Schedule a pod that found no node before: bind it, or keep it Unschedulable."""
+        meta = pod["metadata"]
+        if meta.get("deletionTimestamp"):
+            return
+        node = schedule(self.store, pod, pods)
+        if node is None:
+            mark_unschedulable(self.store, pod, rfc3339(now))
+            return
+
+        def bind(obj: Obj, name: str = node) -> None:
+            obj["spec"]["nodeName"] = name
+
+        bound = self.store.mutate("pods", meta["namespace"], meta["name"], bind)
+        emit(self.store, bound, "Scheduled",
+             f"Successfully assigned {meta['namespace']}/{meta['name']} to {node}",
+             component="default-scheduler")
 
     def _sync_world(self) -> None:
         pods = self.store.list("pods")[0]
