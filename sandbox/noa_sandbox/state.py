@@ -87,6 +87,9 @@ class SandboxState:
     simulator: ServiceRecord = field(default_factory=ServiceRecord)
     alertmanager: ServiceRecord = field(default_factory=ServiceRecord)
     kubernetes: ServiceRecord = field(default_factory=ServiceRecord)
+    kube_metrics_port: int | None = None
+    """The kube-state-metrics port of the Kubernetes API process (chosen before Prometheus
+    starts, so its scrape configuration names it)."""
     with_alertmanager: bool = False
     alert_webhook: str = ""
     history: HistoryRecord | None = None
@@ -124,10 +127,15 @@ def load_state(path: Path) -> SandboxState:
         simulator=_record(raw.get("simulator")),
         alertmanager=_record(raw.get("alertmanager")),
         kubernetes=_record(raw.get("kubernetes")),
+        kube_metrics_port=_optional_port(raw.get("kube_metrics_port")),
         with_alertmanager=bool(raw.get("with_alertmanager", False)),
         alert_webhook=str(raw.get("alert_webhook") or ""),
         history=_history(raw.get("history")),
     )
+
+
+def _optional_port(raw: object) -> int | None:
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) else None
 
 
 def save_state(path: Path, state: SandboxState) -> None:
