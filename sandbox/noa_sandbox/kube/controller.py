@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from noa_sandbox.kube import worldinfra
 from noa_sandbox.kube.autoscalers import sync_hpa
 from noa_sandbox.kube.controlkit import emit, owner_uid
 from noa_sandbox.kube.deployments import sync_deployment
@@ -213,7 +214,11 @@ class Controller:
     def _sync_world(self) -> None:
         pods = self.store.list("pods")[0]
         services = self.store.list("services")[0]
-        self.world.publish_pods(serving_pods(pods, services))
+        serving = serving_pods(pods, services)
+        infra = (worldinfra.containers(pods, {p.name for p in serving}),
+                 worldinfra.nodes(self.store.list("nodes")[0]),
+                 worldinfra.volumes(pods, self.store.list("persistentvolumeclaims")[0]))
+        self.world.publish_pods(serving, infra)
 
 
 __all__ = ["EVENT_TTL_S", "TICK_S", "Controller"]

@@ -58,7 +58,8 @@ RESOURCES = {
     "worker": ({"cpu": "500m", "memory": "1Gi"}, {"cpu": "2", "memory": "2Gi"}),
     "web": ({"cpu": "100m", "memory": "128Mi"}, {"cpu": "500m", "memory": "512Mi"}),
 }
-VOLUMES = {"web": ("noa-uploads", "/data/uploads"), "worker": ("noa-worker-data", "/data")}
+"""Requests and limits per service (the same numbers as ``catalog.CPU_LIMIT`` … , tested)."""
+VOLUMES = {service: (claim, path) for service, (claim, path, _) in catalog.VOLUMES.items()}
 """Service -> (PVC it mounts, mount path)."""
 PVCS = {"noa-uploads": ("gp3", "ReadWriteOnce", "20Gi"),
         "noa-worker-data": ("efs-sc", "ReadWriteMany", "50Gi")}
