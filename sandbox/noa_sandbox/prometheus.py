@@ -139,13 +139,13 @@ def install_rules(bins: Binaries, layout: Layout, source: Path | None) -> tuple[
 def kubelet_labels(node: str, metrics_path: str) -> dict[str, str]:
     """The target labels of the ``kubelet`` job's target for ``node`` and ``metrics_path``."""
     return {"node": node, "instance": f"{NODE_IPS[node]}:10250", "metrics_path": metrics_path,
-            "service": "kubelet", "endpoint": "https-metrics", "namespace": "kube-system"}
+            "service": "kubelet", "endpoint": "https-metrics"}
 
 
 def node_exporter_labels(node: str) -> dict[str, str]:
     """The target labels of the ``node-exporter`` job's target for ``node``."""
     return {"instance": f"{NODE_IPS[node]}:9100", "node": node, "service": "node-exporter",
-            "endpoint": "http-metrics", "namespace": "monitoring"}
+            "endpoint": "http-metrics"}
 
 
 def infrastructure_jobs(simulator_port: int, kube_metrics_port: int | None) -> list[object]:

@@ -18,7 +18,7 @@ from noa_lib.errors import ParameterError, PreconditionFailed
 from noa_sandbox import history, processes, scenarios
 from noa_sandbox.history_series import generate
 from noa_sandbox.simulator import catalog, model
-from noa_sandbox.simulator.exporter import SpecWatcher, WorldCollector
+from noa_sandbox.simulator.exporter import ExporterCollector, SpecWatcher, WorldCollector, route
 from noa_sandbox.simulator.families import FAMILIES
 from noa_sandbox.simulator.scenarios import NAMES, SCENARIOS
 from noa_sandbox.simulator.spec import WorldSpec, parse_spec, read_spec, write_spec
@@ -49,6 +49,25 @@ def exposed(world: World) -> dict[str, list[tuple[dict[str, str], float]]]:
         for sample in family.samples:
             out.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
     return out
+
+
+def infra_exposed(world: World, endpoint: str, nodes: tuple[str, ...] = catalog.NODES
+                  ) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """What the simulated ``endpoint`` (cadvisor, kubelet, node-exporter) of ``nodes`` shows."""
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for node in nodes:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(ExporterCollector(world, endpoint, node))
+        for family in text_string_to_metric_families(generate_latest(registry).decode()):
+            for sample in family.samples:
+                out.setdefault(sample.name, []).append(({**sample.labels, "_node": node},
+                                                        sample.value))
+    return out
+
+
+def containers(samples: list[tuple[dict[str, str], float]]) -> dict[str, float]:
+    """Pod -> value of the container-level series (``container!=""``) of a cAdvisor family."""
+    return {labels["pod"]: v for labels, v in samples if labels.get("container")}
 
 
 def total(samples: list[tuple[dict[str, str], float]], **match: str) -> float:
@@ -149,7 +168,9 @@ def test_exporter_exposes_exactly_the_contract() -> None:
         name = family.name + ("_count" if family.kind == "histogram" else "")
         for labels, _ in samples[name]:
             assert set(labels) == set(family.labels), family.name
-    pods = {labels["pod"] for labels, _ in samples["noa_pod_cpu_usage_ratio"]}
+    assert not [n for n in names if n.startswith(("container_", "kubelet_", "node_", "noa_pod_",
+                                                  "noa_disk_"))]
+    pods = {labels["pod"] for labels, _ in samples["noa_http_requests_total"]}
     assert pods == {"api-0", "api-1", "api-2", "worker-0", "worker-1", "web-0"}
     # Buckets are cumulative and +Inf equals the count.
     for labels, count in samples["noa_http_request_duration_seconds_count"]:
@@ -167,9 +188,15 @@ def test_normal_world_is_within_thresholds() -> None:
     requests = s["noa_http_requests_total"]
     errors = sum(v for labels, v in requests if labels["status"].startswith("5"))
     assert errors / total(requests) < 0.01
-    assert max(v for _, v in s["noa_pod_cpu_usage_ratio"]) < 0.7
-    usage = {labels["pod"]: v for labels, v in s["noa_pod_memory_usage_bytes"]}
-    limits = {labels["pod"]: v for labels, v in s["noa_pod_memory_limit_bytes"]}
+    cadvisor = infra_exposed(world_at("normal", WEDNESDAY_PEAK), "cadvisor")
+    quota = containers(cadvisor["container_spec_cpu_quota"])
+    period = containers(cadvisor["container_spec_cpu_period"])
+    cpu = containers(cadvisor["container_cpu_usage_seconds_total"])
+    # 60 one-second steps: cumulative cores·s / 60 s is the mean usage in cores
+    assert max(cpu[p] / 60.0 / (quota[p] / period[p]) for p in cpu) < 0.7
+    usage = containers(cadvisor["container_memory_working_set_bytes"])
+    limits = containers(cadvisor["container_spec_memory_limit_bytes"])
+    assert set(usage) == {p.name for p in catalog.DEFAULT_PODS}
     assert max(usage[p] / limits[p] for p in usage) < 0.8
     assert max(v for _, v in s["noa_queue_depth"]) < 500
     assert {v for _, v in s["noa_ai_provider_circuit_breaker_state"]} == {0.0}
@@ -179,7 +206,8 @@ def test_normal_world_is_within_thresholds() -> None:
 
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "normal"])
 def test_each_scenario_shows_its_effect(name: str) -> None:
-    s = exposed(world_at(name, WEDNESDAY_PEAK, seconds=40))
+    world = world_at(name, WEDNESDAY_PEAK, seconds=40)
+    s = exposed(world)
     requests = s["noa_http_requests_total"]
     if name == "error-spike":
         errors = sum(v for labels, v in requests if labels["status"].startswith("5"))
@@ -199,12 +227,21 @@ def test_each_scenario_shows_its_effect(name: str) -> None:
         assert failed / total(ai, provider="openai") > 0.8
         assert total(s["noa_ai_provider_circuit_breaker_state"], provider="openai") == 2
     elif name == "oom":
-        assert total(s["noa_pod_restarts_total"], pod="worker-0", reason="OOMKilled") >= 1
-        used = total(s["noa_pod_memory_usage_bytes"], pod="worker-0")
+        cadvisor = infra_exposed(world, "cadvisor")
+        assert containers(cadvisor["container_oom_events_total"])["worker-0"] >= 1
+        assert containers(cadvisor["container_oom_events_total"])["worker-1"] == 0
+        used = containers(cadvisor["container_memory_working_set_bytes"])["worker-0"]
         assert used / catalog.MEMORY_LIMIT["worker"] > 0.85
     elif name == "disk-filling":
-        used = total(s["noa_disk_used_bytes"], pod="worker-0")
-        assert used / catalog.DISK_CAPACITY["worker"] > 0.9
+        kubelet = infra_exposed(world, "kubelet")
+        used = total(kubelet["kubelet_volume_stats_used_bytes"],
+                     persistentvolumeclaim="noa-uploads")
+        capacity = total(kubelet["kubelet_volume_stats_capacity_bytes"],
+                         persistentvolumeclaim="noa-uploads")
+        assert capacity == catalog.VOLUMES["web"][2] and used / capacity > 0.9
+        other = total(kubelet["kubelet_volume_stats_used_bytes"],
+                      persistentvolumeclaim="noa-worker-data")
+        assert other / catalog.VOLUMES["worker"][2] < 0.7
     elif name == "queue-backlog":
         assert total(s["noa_queue_depth"], queue="default") > 1000
 
@@ -224,7 +261,9 @@ def test_pods_and_versions_follow_the_world_file() -> None:
     assert {labels["version"] for labels, _ in requests if labels["pod"] == "api-3"} == {"2.15.0"}
     world.apply(replace(world.spec, pods=catalog.DEFAULT_PODS[:2]))
     world.step(now + 40, 1.0)
-    assert {labels["pod"] for labels, _ in exposed(world)["noa_pod_cpu_usage_ratio"]} == {
+    cadvisor = infra_exposed(world, "cadvisor")["container_memory_working_set_bytes"]
+    assert set(containers(cadvisor)) == {"api-0", "api-1"}
+    assert {labels["pod"] for labels, _ in exposed(world)["noa_db_pool_connections_in_use"]} == {
         "api-0", "api-1"}
 
 
