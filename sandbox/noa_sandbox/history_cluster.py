@@ -9,13 +9,13 @@ its liveness probe (``Error``, exit 1). Node allocatable and PVC capacity are co
 usage grows.
 
 The set is reduced to what a dashboard, check or capacity review reads (see
-:func:`generate_cluster`): for the pods of every era ``kube_pod_info``, container CPU and working
-set; restarts, requests and limits for the pods of the current era and of the era
-:data:`REVIEW_DAYS` days ago; the other ``kube_pod_*`` families for the current era's pods
-only; the families outside :data:`FULL_SPAN` for the last :data:`RECENT_DAYS` days only; the
-node root cgroup of cAdvisor but no pod-level cgroups; node-exporter CPU for mode
-``idle`` only (busy = 1 − idle); gauges every :data:`GAUGE_EVERY`-th step; Jobs of the weekly
-CronJob (the daily ones' Jobs are not backfilled).
+:func:`generate_cluster`): ``kube_pod_info``, container CPU and working set for the pods of every
+era; restarts, requests, limits and the other ``kube_pod_*`` and ReplicaSet families for the pods
+of the current era and of the era :data:`REVIEW_DAYS` days ago; families outside
+:data:`FULL_SPAN` for the last :data:`RECENT_DAYS` days only; the node root cgroup of cAdvisor
+but no pod-level cgroups; node-exporter CPU for mode ``idle`` only (busy = 1 − idle); gauges
+every :data:`GAUGE_EVERY`-th step; Jobs of the weekly CronJob (the daily ones' Jobs are not
+backfilled).
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ def generate_cluster(tl: Timeline, rng: np.random.Generator) -> Iterator[Series]
     first_api = next((p for p in current if p.service == "api" and usage[p.name][2].any()),
                      None)
     _ksm_pods(tl, out, (all_pods, recent, current), usage, first_api)
-    _ksm_workloads(tl, out, current)
+    _ksm_workloads(tl, out, recent)
     _ksm_nodes_volumes_jobs(tl, out)
     _cadvisor(tl, out, all_pods, usage, step, rng)
     _kubelet(tl, out, current)
@@ -220,7 +220,7 @@ def _ksm_pods(tl: Timeline, out: _Series,
                     _only(p.mask, _const(tl, cpu[p.service])), decimals=3)
             out.add(family, {**labels, "resource": "memory", "unit": "byte"},
                     _only(p.mask, _const(tl, memory[p.service])))
-    for p in current:
+    for p in recent:
         base = _pod_labels(p)
         m = p.mask
         rs_labels = {"owner_kind": "ReplicaSet", "owner_name": p.replicaset,
@@ -263,7 +263,7 @@ def _ksm_pods(tl: Timeline, out: _Series,
                 _only(restarts > 0, _const(tl, float(tl.times[first + 5]))))
 
 
-def _ksm_workloads(tl: Timeline, out: _Series, current: list[HistoryPod]) -> None:
+def _ksm_workloads(tl: Timeline, out: _Series, recent: list[HistoryPod]) -> None:
     one = _const(tl, 1)
     start = float(tl.times[0]) - 120 * 86_400
     for service in catalog.SERVICES:
@@ -286,7 +286,7 @@ def _ksm_workloads(tl: Timeline, out: _Series, current: list[HistoryPod]) -> Non
         out.add("kube_deployment_spec_strategy_rollingupdate_max_surge", d, one)
         out.add("kube_deployment_spec_strategy_rollingupdate_max_unavailable", d,
                 _const(tl, 0))
-    for p in {p.replicaset: p for p in current}.values():
+    for p in {p.replicaset: p for p in recent}.values():
         r = {**KSM, "namespace": NAMESPACE, "replicaset": p.replicaset}
         out.add("kube_replicaset_owner", {**r, "owner_kind": "Deployment",
                                           "owner_name": p.service,

@@ -13,10 +13,11 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from noa_sandbox.kube import cluster, ksm, nodes, pods
+from noa_sandbox.kube import cluster, ksm, nodes, pods, seed
 from noa_sandbox.kube.cron import next_fire
 from noa_sandbox.kube.quantity import parse_quantity
 from noa_sandbox.kube.store import Store
+from noa_sandbox.simulator import catalog
 
 Samples = dict[str, list[dict[str, Any]]]
 
@@ -288,3 +289,13 @@ def test_the_scheduler_fits_requests_or_leaves_the_pod_pending(seeded: Store) ->
     for p in made:
         seeded.delete("pods", "default", p["metadata"]["name"])
     seeded.delete("replicasets", "default", "big")
+
+
+def test_the_seeded_resources_are_the_simulators() -> None:
+    for service, (requests, limits) in seed.RESOURCES.items():
+        assert parse_quantity(requests["cpu"]) == catalog.CPU_REQUEST[service]
+        assert parse_quantity(limits["cpu"]) == catalog.CPU_LIMIT[service]
+        assert parse_quantity(requests["memory"]) == catalog.MEMORY_REQUEST[service]
+        assert parse_quantity(limits["memory"]) == catalog.MEMORY_LIMIT[service]
+    for claim, _, size in catalog.VOLUMES.values():
+        assert parse_quantity(seed.PVCS[claim][2]) == size

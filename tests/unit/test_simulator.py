@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from noa_lib.errors import ParameterError, PreconditionFailed
 from noa_sandbox import history, processes, scenarios
 from noa_sandbox.history_series import generate
+from noa_sandbox.kube import seed
 from noa_sandbox.simulator import catalog, model
 from noa_sandbox.simulator.exporter import ExporterCollector, SpecWatcher, WorldCollector, route
 from noa_sandbox.simulator.families import FAMILIES
@@ -347,3 +348,128 @@ def test_history_can_be_skipped_and_is_described() -> None:
                            incidents=incidents, deployments=deployments)
     assert history.describe(record).startswith("91 days of history from ")
     assert "(3 past incidents)" in history.describe(record)
+
+
+# --------------------------------------------------------------------------- cluster exporters
+
+
+def test_cadvisor_has_pod_and_root_cgroups_so_forgetting_container_double_counts() -> None:
+    world = world_at("normal", WEDNESDAY_PEAK, seconds=20)
+    ws = infra_exposed(world, "cadvisor")["container_memory_working_set_bytes"]
+    per_container = sum(v for labels, v in ws if labels["container"])
+    pod_level = [labels for labels, _ in ws if labels["pod"] and not labels["container"]]
+    roots = [labels for labels, _ in ws if labels["id"] == "/"]
+    assert len(pod_level) == len(catalog.DEFAULT_PODS) and len(roots) == len(catalog.NODES)
+    assert all(not labels["pod"] and not labels["namespace"] for labels in roots)
+    assert all(labels["image"] == "" for labels in pod_level)
+    # what `sum(container_memory_working_set_bytes{namespace="noa"})` without container!="" adds
+    naive = sum(v for labels, v in ws if labels["namespace"] == "noa")
+    assert naive > 1.95 * per_container
+    # the root cgroup holds every container of its node and the system's share
+    for node in catalog.NODES:
+        root = next(v for labels, v in ws if labels["id"] == "/" and labels["_node"] == node)
+        mine = sum(v for labels, v in ws if labels["container"] and labels["_node"] == node)
+        assert root > mine
+    usage = containers(infra_exposed(world, "cadvisor")["container_memory_usage_bytes"])
+    assert all(usage[p] >= v for p, v in containers(ws).items())
+    assert route("/kubelet/sandbox-node-2/metrics/cadvisor") == ("cadvisor", "sandbox-node-2")
+    assert route("/node-exporter/sandbox-node-1/metrics") == ("node-exporter", "sandbox-node-1")
+    assert route("/metrics") is None and route("/kubelet/x/metrics/other") is None
+
+
+def test_cpu_follows_the_limit_and_throttling_grows_near_it() -> None:
+    calm = world_at("normal", WEDNESDAY_PEAK - 11 * 3600, seconds=60)  # 03:00, low load
+    cadvisor = infra_exposed(calm, "cadvisor")
+    periods = containers(cadvisor["container_cpu_cfs_periods_total"])
+    throttled = containers(cadvisor["container_cpu_cfs_throttled_periods_total"])
+    assert set(periods) == {p.name for p in catalog.DEFAULT_PODS}
+    assert all(v == pytest.approx(600, abs=2) for v in periods.values())  # 60 s / 100 ms
+    assert sum(throttled.values()) == 0
+    world = world_at("normal", WEDNESDAY_PEAK, seconds=5)
+    heavy = parse_spec({"releases": {catalog.DEFAULT_VERSION: {"cpu_extra": {"api": 0.5}}}})
+    world.apply(replace(world.spec, releases=heavy.releases))
+    for i in range(60):
+        world.step(WEDNESDAY_PEAK + i + 1, 1.0)
+    hot = containers(infra_exposed(world, "cadvisor")["container_cpu_cfs_throttled_periods_total"])
+    assert min(hot[p] for p in hot if p.startswith("api")) > 50
+    assert max(hot[p] for p in hot if not p.startswith("api")) < 5
+
+
+def test_idle_pods_and_node_exporter_follow_the_containers() -> None:
+    world = world_at("normal", WEDNESDAY_PEAK, seconds=5)
+    containers_, nodes_, volumes_ = world.spec.infrastructure()
+    green = replace(containers_[0], pod="api-green", uid="u-green", serving=False)
+    world.apply(replace(world.spec, containers=(*containers_, green), nodes=nodes_,
+                        volumes=volumes_))
+    for i in range(60):
+        world.step(WEDNESDAY_PEAK + i + 1, 1.0)
+    cpu = {s.info.pod: s.cpu_cores for s in world.infra.containers.values()}
+    assert cpu["api-green"] < 0.6 * cpu["api-0"]  # running, no traffic: idle
+    node = world.infra.nodes[green.node]
+    mine = sum(v for k, v in cpu.items()
+               if world.infra.containers[(k, "api" if k.startswith("api") else k.split("-")[0])
+                                         ].info.node == green.node)
+    assert node.busy_cores == pytest.approx(mine + 0.12, abs=0.05)
+    ne = infra_exposed(world, "node-exporter", (green.node,))
+    modes = {labels["mode"] for labels, _ in ne["node_cpu_seconds_total"]}
+    assert modes == {"idle", "user", "system", "iowait", "irq", "softirq", "steal", "nice"}
+    assert {labels["cpu"] for labels, _ in ne["node_cpu_seconds_total"]} == {"0", "1", "2", "3"}
+    busy = sum(v for labels, v in ne["node_cpu_seconds_total"] if labels["mode"] != "idle")
+    everything = sum(v for _, v in ne["node_cpu_seconds_total"])
+    assert everything == pytest.approx(65 * 4, rel=0.02)  # 65 one-second steps × 4 cpus
+    assert busy == pytest.approx(node.root_cpu_seconds, rel=0.05)
+    memory = {name: v for name in ("node_memory_MemTotal_bytes", "node_memory_MemAvailable_bytes",
+                                   "node_memory_MemFree_bytes") for _, v in ne[name]}
+    assert memory["node_memory_MemTotal_bytes"] > memory["node_memory_MemAvailable_bytes"] > (
+        memory["node_memory_MemFree_bytes"])
+    assert {labels["mountpoint"] for labels, _ in ne["node_filesystem_size_bytes"]} == {"/"}
+    kubelet = infra_exposed(world, "kubelet")
+    assert sum(v for _, v in kubelet["kubelet_running_pods"]) == len(catalog.DEFAULT_PODS) + 1
+
+
+def test_history_carries_the_cluster_families_thirty_days_back() -> None:
+    timeline, _, _ = history.plan(WEDNESDAY_PEAK)
+    series = list(generate(timeline, np.random.default_rng(1)))
+    names = {s.name for s in series}
+    assert not {n for n in names if n.startswith(("noa_pod_", "noa_disk_"))}
+    back = int(np.searchsorted(timeline.times, timeline.times[-1] - 30 * DAY))
+    recent = {s.name for s in series if np.isfinite(s.values[back:back + 2]).any()}
+    wanted = {
+        "kube_pod_info", "kube_pod_owner", "kube_pod_labels", "kube_pod_status_phase",
+        "kube_pod_container_resource_requests", "kube_pod_container_resource_limits",
+        "kube_pod_container_status_restarts_total", "kube_deployment_spec_replicas",
+        "kube_deployment_status_replicas_available", "kube_replicaset_owner",
+        "kube_horizontalpodautoscaler_spec_max_replicas", "kube_node_status_allocatable",
+        "kube_node_status_condition", "kube_persistentvolumeclaim_info",
+        "kube_persistentvolumeclaim_resource_requests_storage_bytes", "kube_job_status_succeeded",
+        "kube_cronjob_next_schedule_time", "container_cpu_usage_seconds_total",
+        "container_memory_working_set_bytes", "kubelet_volume_stats_used_bytes",
+        "kubelet_volume_stats_capacity_bytes", "node_cpu_seconds_total",
+        "node_memory_MemAvailable_bytes", "node_filesystem_avail_bytes", "node_load1",
+        "node_uname_info"}
+    assert wanted <= recent, wanted - recent
+    everywhere = {"kube_pod_container_status_waiting_reason",
+                  "kube_pod_container_status_last_terminated_reason",
+                  "kube_pod_container_status_last_terminated_exitcode",
+                  "kube_pod_container_status_last_terminated_timestamp",
+                  "kube_pod_spec_volumes_persistentvolumeclaims_info", "kube_job_owner",
+                  "kube_cronjob_status_last_schedule_time", "kube_horizontalpodautoscaler_info",
+                  "kubelet_running_pods", "node_boot_time_seconds"}
+    assert everywhere <= names, everywhere - names
+    by = {(s.name, tuple(sorted(s.labels.items()))): s for s in series}
+    pods = {s.labels["pod"] for s in series if s.name == "kube_pod_info"}
+    assert all(len(p.split("-")) == 3 and len(p.split("-")[1]) == 10 for p in pods)
+    # a new set of pods per release era; the rollback to 2.13.0 reuses its ReplicaSet (hash)
+    assert len(pods) == sum(seed.REPLICAS.values()) * (len(history.DEPLOYMENTS) + 1)
+    assert len({s.labels["created_by_name"] for s in series if s.name == "kube_pod_info"
+                and s.labels["pod"].startswith("web")}) == len(history.DEPLOYMENTS)
+    restarts = [s for (name, _), s in by.items()
+                if name == "kube_pod_container_status_restarts_total"]
+    assert max(np.nanmax(s.values) for s in restarts) == 2
+    used = [s.values for s in series if s.name == "kubelet_volume_stats_used_bytes"]
+    assert all(np.nanmax(v[-100:]) > np.nanmin(v[:100]) for v in used)
+    allocatable = [s.values for s in series if s.name == "kube_node_status_allocatable"]
+    assert all(np.nanmin(v) == np.nanmax(v) for v in allocatable)
+    labels = next(s.labels for s in series if s.name == "container_cpu_usage_seconds_total")
+    assert labels["job"] == "kubelet" and labels["metrics_path"] == "/metrics/cadvisor"
+    assert labels["instance"].endswith(":10250") and labels["endpoint"] == "https-metrics"
