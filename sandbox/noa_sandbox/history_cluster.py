@@ -10,8 +10,9 @@ usage grows.
 
 The set is reduced to what a dashboard, check or capacity review reads (see
 :func:`generate_cluster`): ``kube_pod_info``, container CPU and working set for the pods of every
-era; restarts, requests, limits and the other ``kube_pod_*`` and ReplicaSet families for the pods
-of the current era and of the era :data:`REVIEW_DAYS` days ago; families outside
+era; restarts, requests, limits, owner, labels, phase, readiness, volumes and ReplicaSets for the
+pods of the current era and of the era :data:`REVIEW_DAYS` days ago; the other ``kube_pod_*``
+families for the current era's pods; families outside
 :data:`FULL_SPAN` for the last :data:`RECENT_DAYS` days only; the node root cgroup of cAdvisor
 but no pod-level cgroups; node-exporter CPU for mode ``idle`` only (busy = 1 − idle); gauges
 every :data:`GAUGE_EVERY`-th step; Jobs of the weekly CronJob (the daily ones' Jobs are not
@@ -48,7 +49,7 @@ KSM = {"job": KSM_JOB, "instance": KSM_INSTANCE}
 CRONJOBS = {"noa-full-backup": "0 2 * * *", "noa-validate-backup": "15 4 * * *",
             "noa-backup-retention": "0 7 * * 0"}
 JOB_CRONJOB = "noa-backup-retention"
-JOB_WEEKS = 6
+JOB_WEEKS = 5
 REVIEW_DAYS = 30
 """Besides the current era's pods, the pods running this many days ago carry restarts, requests
 and limits (a capacity review a month back)."""
@@ -231,10 +232,18 @@ def _ksm_pods(tl: Timeline, out: _Series,
                                     "label_app_kubernetes_io_part_of": "noa",
                                     "label_pod_template_hash": p.replicaset.rsplit("-", 1)[1],
                                     "label_track": "stable"}, _only(m, one))
-        out.add("kube_pod_created", base, _only(m, _const(tl, p.start)))
-        out.add("kube_pod_start_time", base, _only(m, _const(tl, p.start)))
         out.add("kube_pod_status_phase", {**base, "phase": "Running"}, _only(m, one))
         out.add("kube_pod_status_ready", {**base, "condition": "true"}, _only(m, one))
+        claim = catalog.VOLUMES.get(p.service)
+        if claim is not None:
+            out.add("kube_pod_spec_volumes_persistentvolumeclaims_info",
+                    {**base, "volume": "data", "persistentvolumeclaim": claim[0],
+                     "ephemeral": "false"}, _only(m, one))
+    for p in current:
+        base = _pod_labels(p)
+        m = p.mask
+        out.add("kube_pod_created", base, _only(m, _const(tl, p.start)))
+        out.add("kube_pod_start_time", base, _only(m, _const(tl, p.start)))
         out.add("kube_pod_status_scheduled", {**base, "condition": "true"}, _only(m, one))
         c = {**base, "container": p.service}
         image = f"registry.noa.example/noa-server:{p.version}"
@@ -242,11 +251,6 @@ def _ksm_pods(tl: Timeline, out: _Series,
                                             "image_id": "", "container_id": ""}, _only(m, one))
         for state, value in (("ready", 1), ("running", 1), ("waiting", 0), ("terminated", 0)):
             out.add(f"kube_pod_container_status_{state}", c, _only(m, _const(tl, value)))
-        claim = catalog.VOLUMES.get(p.service)
-        if claim is not None:
-            out.add("kube_pod_spec_volumes_persistentvolumeclaims_info",
-                    {**base, "volume": "data", "persistentvolumeclaim": claim[0],
-                     "ephemeral": "false"}, _only(m, one))
     if first_api is not None:
         restarts = usage[first_api.name][2]
         c = {**_pod_labels(first_api), "container": "api"}
