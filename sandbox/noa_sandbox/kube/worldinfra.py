@@ -3,8 +3,8 @@
 :func:`infrastructure` turns the store's pods, Nodes and PVCs into the world file's
 ``containers`` (every *running* container of NOA's pods — label ``app`` api|worker|web, outside
 ``kube-system`` — with its requests and limits, and whether its pod serves traffic), ``nodes``
-and ``volumes`` (PVCs mounted by a running pod, reported by the node of the first such pod by
-name).
+and ``volumes`` (Bound PVCs mounted by a running pod, once per node with such a pod: each of
+those kubelets reports it, as with a ReadWriteMany volume on a real cluster).
 """
 
 from __future__ import annotations
@@ -73,25 +73,26 @@ def nodes(node_objs: Iterable[Obj]) -> tuple[Node, ...]:
 
 
 def volumes(pods: Iterable[Obj], pvcs: Iterable[Obj]) -> tuple[Volume, ...]:
-    """Bound PVCs mounted by a running pod, with the node of the first such pod by name."""
-    mounted: dict[tuple[str, str], str] = {}
-    for pod in sorted(pods, key=lambda p: str(p["metadata"]["name"])):
+    """Bound PVCs mounted by a running pod, once per node running such a pod."""
+    mounted: dict[tuple[str, str], set[str]] = {}
+    for pod in pods:
         if not _running(pod):
             continue
         spec = pod.get("spec") or {}
         for v in spec.get("volumes") or []:
             claim = (v.get("persistentVolumeClaim") or {}).get("claimName")
             key = (str(pod["metadata"].get("namespace")), str(claim))
-            if claim and key not in mounted:
-                mounted[key] = str(spec.get("nodeName") or "")
+            if claim:
+                mounted.setdefault(key, set()).add(str(spec.get("nodeName") or ""))
     out = []
     for pvc in pvcs:
         meta, status = pvc["metadata"], pvc.get("status") or {}
         key = (str(meta.get("namespace")), str(meta["name"]))
         capacity = (status.get("capacity") or {}).get("storage")
         if key in mounted and status.get("phase") == "Bound" and capacity is not None:
-            out.append(Volume(key[0], key[1], parse_quantity(capacity), mounted[key]))
-    return tuple(sorted(out, key=lambda v: (v.namespace, v.name)))
+            out += [Volume(key[0], key[1], parse_quantity(capacity), node)
+                    for node in mounted[key]]
+    return tuple(sorted(out, key=lambda v: (v.namespace, v.name, v.node)))
 
 
 __all__ = ["containers", "nodes", "volumes"]

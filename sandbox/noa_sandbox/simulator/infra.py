@@ -95,11 +95,13 @@ class Infra:
         for node in self.nodes.values():
             self._node(node, dt)
         self.volumes = {}
-        for index, v in enumerate(sorted(volumes, key=lambda v: v.name)):
-            share = float(model.disk_share(now, spec.epoch, index % 5))
+        names = sorted({v.name for v in volumes})
+        for v in volumes:  # a volume mounted on several nodes: each kubelet reports it
+            share = float(model.disk_share(now, spec.epoch, names.index(v.name) % 5))
             if v.name == effects.disk_filling_volume:
                 share = min(0.995, max(share, 0.86) + DISK_FILL_PER_S * max(0.0, now - spec.since))
-            self.volumes[f"{v.namespace}/{v.name}"] = VolumeState(v, round(share * v.capacity))
+            self.volumes[f"{v.namespace}/{v.name}@{v.node}"] = VolumeState(
+                v, round(share * v.capacity))
 
     def _container(self, state: ContainerState, spec: WorldSpec, dt: float, level: float,
                    serving: dict[str, int], oom_pod: str | None, oom_memory: float | None,

@@ -109,7 +109,7 @@ class Node:
 
 @dataclass(frozen=True)
 class Volume:
-    """A mounted PVC: capacity (bytes) and the node whose kubelet reports it."""
+    """A mounted PVC: capacity (bytes) and a node whose kubelet reports it (one per node)."""
 
     namespace: str
     name: str
