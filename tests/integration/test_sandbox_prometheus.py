@@ -310,8 +310,9 @@ SCENARIO_CHECKS: dict[str, list[tuple[str, float]]] = {
         ('max(max_over_time(container_memory_working_set_bytes{namespace="noa",'
          'pod=~"worker-.*",container="worker"}[20s]) / container_spec_memory_limit_bytes{'
          'namespace="noa",pod=~"worker-.*",container="worker"})', 0.95),
-        ('sum(increase(container_oom_events_total{namespace="noa",container="worker"}[1m]))',
-         0.5),
+        # the killed container's cgroup goes with it: its pod's cgroup counts the OOM events
+        ('sum(increase(container_oom_events_total{namespace="noa",pod=~"worker-.*",'
+         'container=""}[1m]))', 0.5),
         ('sum(increase(kube_pod_container_status_restarts_total{namespace="noa",'
          'pod=~"worker-.*"}[1m]))', 0.5),
         ('max(kube_pod_container_status_last_terminated_reason{namespace="noa",'

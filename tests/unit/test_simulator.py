@@ -229,8 +229,10 @@ def test_each_scenario_shows_its_effect(name: str) -> None:
         assert total(s["noa_ai_provider_circuit_breaker_state"], provider="openai") == 2
     elif name == "oom":
         cadvisor = infra_exposed(world, "cadvisor")
+        pod_level = {labels["pod"]: v for labels, v in cadvisor["container_oom_events_total"]
+                     if labels["pod"] and not labels["container"]}
+        assert pod_level["worker-0"] >= 1 and pod_level["worker-1"] == 0
         assert containers(cadvisor["container_oom_events_total"])["worker-0"] >= 1
-        assert containers(cadvisor["container_oom_events_total"])["worker-1"] == 0
         used = containers(cadvisor["container_memory_working_set_bytes"])["worker-0"]
         assert used / catalog.MEMORY_LIMIT["worker"] > 0.85
     elif name == "disk-filling":

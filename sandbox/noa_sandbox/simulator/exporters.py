@@ -92,9 +92,9 @@ def _cadvisor(out: _Out, infra: Infra, node: NodeState) -> None:
         first = states[0].info
         labels = {"namespace": first.namespace, "pod": pod, "container": "", "image": "",
                   "id": _pod_cgroup(first.uid), "name": ""}
-        _usage(out, labels, sum(s.cpu_seconds for s in states) * 1.002,
+        _usage(out, labels, sum(s.pod_cpu_seconds for s in states) * 1.002,
                sum(s.working_set for s in states) + 600 * 1024,
-               sum(s.oom_events for s in states))
+               sum(s.pod_oom_events for s in states))
     root = {"namespace": "", "pod": "", "container": "", "image": "", "id": "/", "name": ""}
     _usage(out, root, node.root_cpu_seconds, node.memory_used, 0.0)
 

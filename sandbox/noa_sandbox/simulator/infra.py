@@ -34,7 +34,11 @@ CPU_MODES = {"user": 0.70, "system": 0.19, "iowait": 0.03, "irq": 0.01, "softirq
 
 @dataclass
 class ContainerState:
-    """What cAdvisor reports about one container (gauges set, counters grown)."""
+    """What cAdvisor reports about one container (gauges set, counters grown).
+
+    A restarted container (a new id) is a new cgroup: its counters start again, while the pod's
+    (``pod_*``, the pod cgroup) keep counting — an OOM kill shows on the pod cgroup's
+    ``container_oom_events_total`` after the killed container's series is gone."""
 
     info: Container
     cpu_seconds: float = 0.0
@@ -43,6 +47,14 @@ class ContainerState:
     oom_events: float = 0.0
     cpu_cores: float = 0.0
     working_set: float = 0.0
+    pod_cpu_seconds: float = 0.0
+    pod_oom_events: float = 0.0
+
+    def restarted(self, info: Container) -> None:
+        """Follow ``info``; a new container id resets the container's own counters."""
+        if info.id != self.info.id:
+            self.cpu_seconds = self.periods = self.throttled = self.oom_events = 0.0
+        self.info = info
 
 
 @dataclass
@@ -88,7 +100,7 @@ class Infra:
                    for s in catalog.SERVICES}
         for c in containers:
             state = self.containers.setdefault((c.pod, c.name), ContainerState(c))
-            state.info = c
+            state.restarted(c)
             self._container(state, spec, dt, level, serving, oom_pod, oom_memory,
                             new_oom_kills)
         self.nodes = {n.name: self.nodes.get(n.name, NodeState(n)) for n in nodes}
@@ -119,11 +131,13 @@ class Infra:
         if c.pod == oom_pod and oom_memory is not None:
             ratio, memory = ratio + 0.2, oom_memory
             state.oom_events += new_oom_kills
+            state.pod_oom_events += new_oom_kills
         ratio = min(max(ratio, 0.01), 0.99)
         limit = c.cpu_limit or max(c.cpu_request * 2.0, 0.5)
         memory_limit = c.memory_limit or max(c.memory_request * 2.0, 256 * catalog.MIB)
         state.cpu_cores = ratio * limit
         state.cpu_seconds += state.cpu_cores * dt
+        state.pod_cpu_seconds += state.cpu_cores * dt
         state.working_set = float(round(memory * memory_limit))
         if c.cpu_limit:
             periods = dt / CFS_PERIOD_S
