@@ -66,6 +66,8 @@ DOCUMENTED: dict[str, set[str]] = {
         "status_desired_replicas", "metadata_generation")},
     "kube_horizontalpodautoscaler_spec_target_metric": {"namespace", "horizontalpodautoscaler",
                                                         "metric_name", "metric_target_type"},
+    "kube_horizontalpodautoscaler_status_target_metric": {
+        "namespace", "horizontalpodautoscaler", "metric_name", "metric_target_type"},
     "kube_horizontalpodautoscaler_status_condition": {"namespace", "horizontalpodautoscaler",
                                                       "condition", "status"},
     "kube_node_info": {"node", "kernel_version", "os_image", "container_runtime_version",
@@ -224,6 +226,12 @@ def test_values_follow_the_objects(seeded: Store) -> None:
     target = [s for s in samples["kube_horizontalpodautoscaler_spec_target_metric"]]
     assert [(s["metric_name"], s["metric_target_type"], s["_value"]) for s in target] == [
         ("cpu", "utilization", 70.0)]
+    current = [s for s in samples["kube_horizontalpodautoscaler_status_target_metric"]]
+    hpa = seeded.get("horizontalpodautoscalers", "noa", "api")
+    used = hpa["status"]["currentMetrics"][0]["resource"]["current"]["averageUtilization"]
+    assert [(s["metric_name"], s["metric_target_type"], s["_value"]) for s in current] == [
+        ("cpu", "utilization", float(used))]
+    assert 10 < used < 200
     assert len(values(samples, "kube_cronjob_next_schedule_time")) == len(
         seeded.list("cronjobs")[0])
 

@@ -136,7 +136,8 @@ class Controller:
                 self._guard(job, sync_job, self.store, self.world, self._rng, job, pods, now)
             self._sync_pods(now, jobs)
             for hpa in self.store.list("horizontalpodautoscalers")[0]:
-                self._guard(hpa, sync_hpa, self.store, hpa, self.clock)
+                self._guard(hpa, sync_hpa, self.store, hpa, self.clock,
+                            self.world.spec().epoch)
             self._sync_world()
             if now - self._swept > _EVENT_SWEEP_S:
                 self._swept = now
