@@ -56,7 +56,7 @@ def query(url: str, promql: str, at: float | None = None) -> list[dict[str, Any]
 
 @pytest.fixture(scope="module")
 def project(sandbox_state: Path) -> SandboxStatus:
-    status = sandbox.status(sandbox_state)
+    status: SandboxStatus = sandbox.status(sandbox_state)
     assert status.healthy, status.to_dict()
     return status
 
@@ -78,8 +78,8 @@ def prom(project: SandboxStatus) -> str:
 def kube(sandbox_state: Path) -> Any:
     from kubernetes import client, config
 
-    api = config.new_client_from_config(str(Layout(sandbox_state).kubeconfig),
-                                        context="noa-sandbox")
+    api = config.new_client_from_config(  # type: ignore[no-untyped-call]
+        str(Layout(sandbox_state).kubeconfig), context="noa-sandbox")
     return client.CoreV1Api(api), client.AppsV1Api(api)
 
 
