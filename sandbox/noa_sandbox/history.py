@@ -283,20 +283,14 @@ def _write_openmetrics(
                 continue
             labels = ",".join(f'{k}="{v}"' for k, v in s.labels.items())
             prefix = f"{s.name}{{{labels}}} "
-            present = np.where(keep, values, 0.0)
+            where = np.flatnonzero(keep)  # sparse series (a pod of one era) skip the gaps
+            present = values[where]
             if s.decimals == 0:
                 texts: list[str] = [str(v) for v in present.astype(np.int64).tolist()]
             else:
                 texts = [repr(v) for v in present.tolist()]
-            out.write(
-                "".join(
-                    [
-                        prefix + v + t
-                        for v, t, k in zip(texts, stamps, keep.tolist(), strict=True)
-                        if k
-                    ]
-                )
-            )
+            out.write("".join([prefix + v + stamps[i]
+                               for v, i in zip(texts, where.tolist(), strict=True)]))
         out.write("# EOF\n")
 
 

@@ -2,12 +2,13 @@
 
 The set is reduced to keep the backfill fast: HTTP requests and latency histograms per *service*
 (labels ``service``, ``status``/``le``, ``version`` — no ``pod``, ``endpoint`` or ``method``),
-resources per pod (CPU, memory, disk, DB pool), queues, caches and AI-provider calls (ok and
-error) and cost (Redis and PostgreSQL: :mod:`noa_sandbox.history_datastores`). Latency
-histograms keep the buckets in :data:`HISTORY_BUCKETS`.
-Not backfilled: pod restarts, AI latency histograms and circuit breakers.
+DB pools per pod, queues, caches and AI-provider calls (ok and error) and cost (Redis and
+PostgreSQL: :mod:`noa_sandbox.history_datastores`; the cluster's exporters:
+:mod:`noa_sandbox.history_cluster`). Latency histograms keep the buckets in
+:data:`HISTORY_BUCKETS`. Not backfilled: AI latency histograms and circuit breakers.
 Every series carries ``job="noa-server"``, ``instance="noa-server"`` and ``namespace="noa"``,
-like the live scrape.
+like the live scrape. The cluster's series (kube-state-metrics, cAdvisor, kubelet, node-exporter)
+come from :mod:`noa_sandbox.history_cluster`.
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ def generate(tl: Timeline, rng: np.random.Generator) -> Iterator[Series]:
     yield from _http(tl, step)
     yield from _pods(tl, rng)
     yield from _shared(tl, rng, step)
+    from noa_sandbox.history_cluster import generate_cluster  # it builds on this module
+
+    yield from generate_cluster(tl, rng)
 
 
 @dataclass(frozen=True)
@@ -182,8 +186,6 @@ def _pods(tl: Timeline, rng: np.random.Generator) -> Iterator[Series]:
             if not only(pod):
                 continue
             labels = {**COMMON_LABELS, "service": pod.service, "pod": pod.name}
-            if "service" not in family.labels:
-                labels = {**COMMON_LABELS, "pod": pod.name, "mount": catalog.DISK_MOUNT}
             yield Series(family, name, labels, np.round(pod_values(pod, index), decimals), decimals)
 
     def noise(scale: float) -> Array:
@@ -201,34 +203,6 @@ def _pods(tl: Timeline, rng: np.random.Generator) -> Iterator[Series]:
         "noa_db_pool_connections_max",
         lambda p, i: np.full_like(tl.times, float(catalog.POOL_MAX[p.service])),
         only=has_pool,
-    )
-    yield from gauge(
-        "noa_pod_cpu_usage_ratio",
-        lambda p, i: np.clip(
-            tl.per_effects(lambda e, m: model.cpu_ratio(p.service, tl.level[m], e)) + noise(0.015),
-            0.01,
-            0.99,
-        ),
-        decimals=4,
-    )
-    yield from gauge(
-        "noa_pod_memory_usage_bytes",
-        lambda p, i: (
-            (model.memory_share(p.service, tl.level) + noise(0.004))
-            * catalog.MEMORY_LIMIT[p.service]
-        ),
-    )
-    yield from gauge(
-        "noa_pod_memory_limit_bytes",
-        lambda p, i: np.full_like(tl.times, float(catalog.MEMORY_LIMIT[p.service])),
-    )
-    yield from gauge(
-        "noa_disk_used_bytes",
-        lambda p, i: model.disk_share(tl.times, tl.epoch, i % 5) * catalog.DISK_CAPACITY[p.service],
-    )
-    yield from gauge(
-        "noa_disk_capacity_bytes",
-        lambda p, i: np.full_like(tl.times, float(catalog.DISK_CAPACITY[p.service])),
     )
 
 

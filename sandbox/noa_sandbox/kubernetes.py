@@ -33,6 +33,8 @@ from noa_sandbox.layout import Layout
 
 VERSION = "Kubernetes API v1.30.0-noa-sandbox"
 PORTS = (16440, 16700)
+METRICS_PORTS = (16700, 16960)
+"""Where the kube-state-metrics port of the API process is chosen."""
 CONTEXT = "noa-sandbox"
 VIEWER_CONTEXT = "noa-sandbox-viewer"
 NAMESPACE = "noa"
@@ -54,10 +56,15 @@ def url(port: int) -> str:
     return f"http://{processes.LOOPBACK}:{port}"
 
 
-def command(port: int, kube_dir: Path, world_file: Path) -> list[str]:
-    """``python -m noa_sandbox.kube`` with this interpreter."""
-    return [sys.executable, "-m", "noa_sandbox.kube", "--port", str(port),
-            "--state-dir", str(kube_dir), "--world", str(world_file)]
+def command(port: int, kube_dir: Path, world_file: Path, metrics_port: int | None = None
+            ) -> list[str]:
+    """``python -m noa_sandbox.kube`` with this interpreter (``--metrics-port`` when given:
+    kube-state-metrics on that port)."""
+    out = [sys.executable, "-m", "noa_sandbox.kube", "--port", str(port),
+           "--state-dir", str(kube_dir), "--world", str(world_file)]
+    if metrics_port is not None:
+        out += ["--metrics-port", str(metrics_port)]
+    return out
 
 
 def shipped_roles() -> dict[str, dict[str, Any]]:
@@ -130,13 +137,13 @@ def write_kubeconfig(layout: Layout, port: int) -> Path:
     return layout.kubeconfig
 
 
-def start(layout: Layout, port: int) -> tuple[int, int]:
+def start(layout: Layout, port: int, metrics_port: int | None = None) -> tuple[int, int]:
     """Start the API server detached; returns ``(pid, start_time)``."""
     layout.kube_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     ensure_tokens(layout)
     env = processes.python_env()
     return processes.spawn_detached(
-        command(port, layout.kube_dir, layout.world_file),
+        command(port, layout.kube_dir, layout.world_file, metrics_port),
         log_file=layout.log("kubernetes"),
         env=env,
         cwd=layout.kube_dir,

@@ -99,6 +99,7 @@ def up(
             state, with_alertmanager=with_alertmanager, webhook=alert_webhook
         )
         if current.healthy and monitoring.settled(state, opts):
+            state = _reserve_kube_metrics_port(state, current)
             state = monitoring.start(layout, state, opts, monitoring.Pending(None, None), say)
             save_state(layout.state_file, state)
             if current.target_file is None:
@@ -258,6 +259,8 @@ def _start_all(
         say(f"PostgreSQL ready on {processes.LOOPBACK}:{pg_port}")
         _reconcile_archiving(layout, state, creds, say)  # S3 may have moved while PG ran
         state = datastores.start(layout, state, creds, say, started)  # Redis before simulator
+        state = _reserve_kube_metrics_port(state, current)
+        save_state(layout.state_file, state)
         state = monitoring.start(layout, state, opts, pending, say)
         if current.service("kubernetes").state != "running":
             started.append("kubernetes")
@@ -282,6 +285,18 @@ def _start_all(
         raise
 
 
+def _reserve_kube_metrics_port(state: SandboxState, current: SandboxStatus) -> SandboxState:
+    """Choose (or keep) the kube-state-metrics port before Prometheus is configured: a running
+    API process keeps the one it was started with."""
+    if current.service("kubernetes").state == "running" and state.kube_metrics_port is not None:
+        return state
+    if current.service("kubernetes").state == "running":
+        return state  # started before it had a metrics port: nothing to scrape until restarted
+    port = processes.choose_ports(state.kube_metrics_port, 1, low=kubernetes.METRICS_PORTS[0],
+                                  high=kubernetes.METRICS_PORTS[1])
+    return replace(state, kube_metrics_port=port)
+
+
 def _start_kubernetes(
     layout: Layout, state: SandboxState, current: SandboxStatus, say: Progress
 ) -> SandboxState:
@@ -295,7 +310,7 @@ def _start_kubernetes(
         processes.terminate_group(old.pid, old.pid_start)
     port = processes.choose_ports(old.port, 1, low=KUBE_PORTS[0], high=KUBE_PORTS[1])
     say(f"starting the Kubernetes API on {kubernetes.url(port)}…")
-    pid, began = kubernetes.start(layout, port)
+    pid, began = kubernetes.start(layout, port, state.kube_metrics_port)
     state = state.with_service(
         "kubernetes",
         ServiceRecord(port=port, pid=pid, pid_start=began, wanted=True,
@@ -455,14 +470,14 @@ def _observe(layout: Layout, state: SandboxState) -> SandboxStatus:
           for obs in monitoring.observe(state)),
         *(_observe_one(obs.name, obs.record, obs.port, obs.endpoint, layout.log(obs.name),
                        secret_values) for obs in datastores.observe(state)),
-        _observe_one(
+        _with_metrics_port(state, _observe_one(
             "kubernetes",
             state.kubernetes,
             state.kubernetes.port,
             None if state.kubernetes.port is None else kubernetes.url(state.kubernetes.port),
             layout.log("kubernetes"),
             secret_values,
-        ),
+        )),
     )
     target_file = layout.target_file if layout.target_file.is_file() else None
     record = state.history
@@ -474,6 +489,14 @@ def _observe(layout: Layout, state: SandboxState) -> SandboxStatus:
                                              **asdict(record)},
         scenario=monitoring.scenario_name(layout),
     )
+
+
+def _with_metrics_port(state: SandboxState, status: ServiceStatus) -> ServiceStatus:
+    """The Kubernetes API's status, saying where its kube-state-metrics are served."""
+    if status.state != "running" or state.kube_metrics_port is None:
+        return status
+    where = f"http://{processes.LOOPBACK}:{state.kube_metrics_port}/metrics"
+    return replace(status, detail=f"{status.detail}; kube-state-metrics on {where}")
 
 
 def _observe_monitoring(

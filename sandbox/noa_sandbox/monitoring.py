@@ -261,6 +261,7 @@ def _start_or_reload_prometheus(
     am = state.alertmanager
     text = prometheus.render_config(
         simulator_port=_port(state.simulator),
+        kube_metrics_port=state.kube_metrics_port,
         own_port=port,
         alertmanager_port=am.port if opts.alertmanager else None,
         rule_files=rules,

@@ -2,7 +2,14 @@
 
 - scrapes the simulated NOA Server every :data:`SCRAPE_INTERVAL` as job ``noa-server`` (labels
   ``namespace="noa"``, ``instance="noa-server"``, like the backfilled history), and itself as job
-  ``prometheus``; evaluates rules every :data:`EVALUATION_INTERVAL`;
+  ``prometheus``;
+- scrapes the cluster like kube-prometheus-stack does (:func:`infrastructure_jobs`): job
+  ``kube-state-metrics`` (the API process's metrics port), job ``kubelet`` — one target per node
+  and path (``/metrics/cadvisor``, ``/metrics``) with labels ``node``, ``instance="<node
+  ip>:10250"``, ``metrics_path``, ``service="kubelet"``, ``endpoint="https-metrics"`` — and job
+  ``node-exporter`` (``instance="<node ip>:9100"``), the last two served by the simulator under
+  ``/kubelet/<node>/…`` and ``/node-exporter/<node>/metrics``; all with ``honor_labels``;
+  evaluates rules every :data:`EVALUATION_INTERVAL`;
 - loads the repository's alert rules (``deploy/prometheus/alerts.yml``, or the file named by
   ``NOA_SANDBOX_ALERT_RULES``) when they exist and ``promtool check rules`` accepts them — a
   checked copy lives in ``<state>/prometheus/rules/`` so a broken edit never stops a restart;
@@ -25,6 +32,7 @@ import yaml
 from noa_lib.errors import PreconditionFailed
 from noa_lib.files import atomic_write_text
 from noa_sandbox import processes
+from noa_sandbox.kube.kubelet import NODE_IPS, NODES
 from noa_sandbox.layout import Layout
 
 SCRAPE_INTERVAL = "2s"
@@ -34,6 +42,10 @@ JOB = "noa-server"
 RULES_ENV = "NOA_SANDBOX_ALERT_RULES"
 RULES_NAME = "alerts.yml"
 INSTALL_HINT = "install with `apt-get install -y prometheus` (or run `make bootstrap` as root)"
+KSM_JOB = "kube-state-metrics"
+KSM_INSTANCE = "10.244.1.5:8080"
+"""The ``instance`` of the kube-state-metrics target (its pod's address, as on a cluster)."""
+KUBELET_PATHS = ("/metrics/cadvisor", "/metrics")
 _REPO_RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / RULES_NAME
 
 
@@ -124,9 +136,51 @@ def install_rules(bins: Binaries, layout: Layout, source: Path | None) -> tuple[
     return [target], f"{found.group(1) if found else 'some'} alert rules from {source}"
 
 
+def kubelet_labels(node: str, metrics_path: str) -> dict[str, str]:
+    """The target labels of the ``kubelet`` job's target for ``node`` and ``metrics_path``."""
+    return {"node": node, "instance": f"{NODE_IPS[node]}:10250", "metrics_path": metrics_path,
+            "service": "kubelet", "endpoint": "https-metrics"}
+
+
+def node_exporter_labels(node: str) -> dict[str, str]:
+    """The target labels of the ``node-exporter`` job's target for ``node``."""
+    return {"instance": f"{NODE_IPS[node]}:9100", "node": node, "service": "node-exporter",
+            "endpoint": "http-metrics"}
+
+
+def infrastructure_jobs(simulator_port: int, kube_metrics_port: int | None) -> list[object]:
+    """The scrape configs of kube-state-metrics, the kubelets and node-exporter."""
+    simulator = f"{processes.LOOPBACK}:{simulator_port}"
+    kubelet_targets = [
+        {"targets": [simulator],
+         "labels": {"__metrics_path__": f"/kubelet/{node}{path}", **kubelet_labels(node, path)}}
+        for node in NODES for path in KUBELET_PATHS
+    ]
+    node_targets = [
+        {"targets": [simulator],
+         "labels": {"__metrics_path__": f"/node-exporter/{node}/metrics",
+                    **node_exporter_labels(node)}}
+        for node in NODES
+    ]
+    jobs: list[object] = [
+        {"job_name": "kubelet", "scrape_interval": SCRAPE_INTERVAL, "honor_labels": True,
+         "static_configs": kubelet_targets},
+        {"job_name": "node-exporter", "scrape_interval": SCRAPE_INTERVAL, "honor_labels": True,
+         "static_configs": node_targets},
+    ]
+    if kube_metrics_port is not None:
+        jobs.insert(0, {
+            "job_name": KSM_JOB, "scrape_interval": SCRAPE_INTERVAL, "honor_labels": True,
+            "static_configs": [{"targets": [f"{processes.LOOPBACK}:{kube_metrics_port}"],
+                                "labels": {"instance": KSM_INSTANCE}}],
+        })
+    return jobs
+
+
 def render_config(
     *,
     simulator_port: int,
+    kube_metrics_port: int | None = None,
     own_port: int,
     alertmanager_port: int | None,
     rule_files: list[Path],
@@ -152,6 +206,7 @@ def render_config(
                     }
                 ],
             },
+            *infrastructure_jobs(simulator_port, kube_metrics_port),
             {
                 "job_name": "prometheus",
                 "scrape_interval": "5s",
@@ -232,6 +287,9 @@ __all__ = [
     "command",
     "default_rules_source",
     "find_binaries",
+    "infrastructure_jobs",
+    "kubelet_labels",
+    "node_exporter_labels",
     "install_rules",
     "reload",
     "render_config",

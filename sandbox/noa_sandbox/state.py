@@ -100,6 +100,9 @@ class SandboxState:
     redis: ServiceRecord = field(default_factory=ServiceRecord)
     postgres_exporter: ServiceRecord = field(default_factory=ServiceRecord)
     redis_exporter: ServiceRecord = field(default_factory=ServiceRecord)
+    kube_metrics_port: int | None = None
+    """The kube-state-metrics port of the Kubernetes API process (chosen before Prometheus
+    starts, so its scrape configuration names it)."""
     with_alertmanager: bool = False
     alert_webhook: str = ""
     history: HistoryRecord | None = None
@@ -140,10 +143,15 @@ def load_state(path: Path) -> SandboxState:
         redis=_record(raw.get("redis")),
         postgres_exporter=_record(raw.get("postgres_exporter")),
         redis_exporter=_record(raw.get("redis_exporter")),
+        kube_metrics_port=_optional_port(raw.get("kube_metrics_port")),
         with_alertmanager=bool(raw.get("with_alertmanager", False)),
         alert_webhook=str(raw.get("alert_webhook") or ""),
         history=_history(raw.get("history")),
     )
+
+
+def _optional_port(raw: object) -> int | None:
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) else None
 
 
 def save_state(path: Path, state: SandboxState) -> None:

@@ -153,9 +153,11 @@ def test_history_answers_rate_queries_across_90_days(project: SandboxStatus) -> 
     assert scalar(url, total, end - 95 * DAY) is None  # nothing before the history
     # Resources and business series are there too.
     for promql in (
-        'max(noa_pod_cpu_usage_ratio{namespace="noa"})',
-        'max(noa_pod_memory_usage_bytes{namespace="noa"} / noa_pod_memory_limit_bytes)',
-        'max(noa_disk_used_bytes{namespace="noa"} / noa_disk_capacity_bytes)',
+        'max(rate(container_cpu_usage_seconds_total{namespace="noa",container!=""}[5m]))',
+        'max(container_memory_working_set_bytes{namespace="noa",container!=""})',
+        'max(kubelet_volume_stats_used_bytes{namespace="noa"}'
+        ' / kubelet_volume_stats_capacity_bytes)',
+        'sum(kube_node_status_allocatable{resource="memory"})',
         'max(noa_queue_depth{namespace="noa"})',
         'sum(rate(noa_ai_provider_cost_usd_total{namespace="noa"}[5m]))',
         'sum(rate(noa_cache_hits_total{namespace="noa"}[5m]))',
@@ -305,13 +307,21 @@ SCENARIO_CHECKS: dict[str, list[tuple[str, float]]] = {
     "oom": [
         # the scenario's leaking pod is "worker-0": the first worker pod by name (Kubernetes
         # names), so look at every worker pod
-        ('max(max_over_time(noa_pod_memory_usage_bytes{namespace="noa",pod=~"worker-.*"}[20s])'
-         ' / noa_pod_memory_limit_bytes{namespace="noa",pod=~"worker-.*"})', 0.95),
-        ('sum(increase(noa_pod_restarts_total{namespace="noa",reason="OOMKilled"}[1m]))', 0.5),
+        ('max(max_over_time(container_memory_working_set_bytes{namespace="noa",'
+         'pod=~"worker-.*",container="worker"}[20s]) / container_spec_memory_limit_bytes{'
+         'namespace="noa",pod=~"worker-.*",container="worker"})', 0.95),
+        # the killed container's cgroup goes with it: its pod's cgroup counts the OOM events
+        ('sum(increase(container_oom_events_total{namespace="noa",pod=~"worker-.*",'
+         'container=""}[1m]))', 0.5),
+        ('sum(increase(kube_pod_container_status_restarts_total{namespace="noa",'
+         'pod=~"worker-.*"}[1m]))', 0.5),
+        ('max(kube_pod_container_status_last_terminated_reason{namespace="noa",'
+         'pod=~"worker-.*",reason="OOMKilled"})', 0.5),
     ],
     "disk-filling": [(
-        'max(noa_disk_used_bytes{namespace="noa",pod=~"worker-.*"}'
-        ' / noa_disk_capacity_bytes{namespace="noa",pod=~"worker-.*"})', 0.90)],
+        'max(kubelet_volume_stats_used_bytes{namespace="noa",persistentvolumeclaim="noa-uploads"}'
+        ' / kubelet_volume_stats_capacity_bytes{namespace="noa",'
+        'persistentvolumeclaim="noa-uploads"})', 0.90)],
     "queue-backlog": [('max(noa_queue_depth{namespace="noa",queue="default"})', 1000)],
 }
 

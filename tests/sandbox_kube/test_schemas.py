@@ -27,6 +27,8 @@ COLLECTIONS = [
     "/apis/autoscaling/v2/namespaces/noa/horizontalpodautoscalers",
     "/apis/batch/v1/namespaces/noa/cronjobs",
     "/api/v1/namespaces",
+    "/api/v1/nodes",
+    "/apis/storage.k8s.io/v1/storageclasses",
 ]
 
 

@@ -17,8 +17,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from noa_lib.errors import ParameterError, PreconditionFailed
 from noa_sandbox import history, processes, scenarios
 from noa_sandbox.history_series import generate
+from noa_sandbox.kube import seed
 from noa_sandbox.simulator import catalog, model
-from noa_sandbox.simulator.exporter import SpecWatcher, WorldCollector
+from noa_sandbox.simulator.exporter import ExporterCollector, SpecWatcher, WorldCollector, route
 from noa_sandbox.simulator.families import FAMILIES
 from noa_sandbox.simulator.scenarios import NAMES, SCENARIOS
 from noa_sandbox.simulator.spec import WorldSpec, parse_spec, read_spec, write_spec
@@ -49,6 +50,25 @@ def exposed(world: World) -> dict[str, list[tuple[dict[str, str], float]]]:
         for sample in family.samples:
             out.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
     return out
+
+
+def infra_exposed(world: World, endpoint: str, nodes: tuple[str, ...] = catalog.NODES
+                  ) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """What the simulated ``endpoint`` (cadvisor, kubelet, node-exporter) of ``nodes`` shows."""
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for node in nodes:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(ExporterCollector(world, endpoint, node))
+        for family in text_string_to_metric_families(generate_latest(registry).decode()):
+            for sample in family.samples:
+                out.setdefault(sample.name, []).append(({**sample.labels, "_node": node},
+                                                        sample.value))
+    return out
+
+
+def containers(samples: list[tuple[dict[str, str], float]]) -> dict[str, float]:
+    """Pod -> value of the container-level series (``container!=""``) of a cAdvisor family."""
+    return {labels["pod"]: v for labels, v in samples if labels.get("container")}
 
 
 def total(samples: list[tuple[dict[str, str], float]], **match: str) -> float:
@@ -149,7 +169,9 @@ def test_exporter_exposes_exactly_the_contract() -> None:
         name = family.name + ("_count" if family.kind == "histogram" else "")
         for labels, _ in samples[name]:
             assert set(labels) == set(family.labels), family.name
-    pods = {labels["pod"] for labels, _ in samples["noa_pod_cpu_usage_ratio"]}
+    assert not [n for n in names if n.startswith(("container_", "kubelet_", "node_", "noa_pod_",
+                                                  "noa_disk_"))]
+    pods = {labels["pod"] for labels, _ in samples["noa_http_requests_total"]}
     assert pods == {"api-0", "api-1", "api-2", "worker-0", "worker-1", "web-0"}
     # Buckets are cumulative and +Inf equals the count.
     for labels, count in samples["noa_http_request_duration_seconds_count"]:
@@ -167,9 +189,15 @@ def test_normal_world_is_within_thresholds() -> None:
     requests = s["noa_http_requests_total"]
     errors = sum(v for labels, v in requests if labels["status"].startswith("5"))
     assert errors / total(requests) < 0.01
-    assert max(v for _, v in s["noa_pod_cpu_usage_ratio"]) < 0.7
-    usage = {labels["pod"]: v for labels, v in s["noa_pod_memory_usage_bytes"]}
-    limits = {labels["pod"]: v for labels, v in s["noa_pod_memory_limit_bytes"]}
+    cadvisor = infra_exposed(world_at("normal", WEDNESDAY_PEAK), "cadvisor")
+    quota = containers(cadvisor["container_spec_cpu_quota"])
+    period = containers(cadvisor["container_spec_cpu_period"])
+    cpu = containers(cadvisor["container_cpu_usage_seconds_total"])
+    # 60 one-second steps: cumulative cores·s / 60 s is the mean usage in cores
+    assert max(cpu[p] / 60.0 / (quota[p] / period[p]) for p in cpu) < 0.7
+    usage = containers(cadvisor["container_memory_working_set_bytes"])
+    limits = containers(cadvisor["container_spec_memory_limit_bytes"])
+    assert set(usage) == {p.name for p in catalog.DEFAULT_PODS}
     assert max(usage[p] / limits[p] for p in usage) < 0.8
     assert max(v for _, v in s["noa_queue_depth"]) < 500
     assert {v for _, v in s["noa_ai_provider_circuit_breaker_state"]} == {0.0}
@@ -179,7 +207,8 @@ def test_normal_world_is_within_thresholds() -> None:
 
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "normal"])
 def test_each_scenario_shows_its_effect(name: str) -> None:
-    s = exposed(world_at(name, WEDNESDAY_PEAK, seconds=40))
+    world = world_at(name, WEDNESDAY_PEAK, seconds=40)
+    s = exposed(world)
     requests = s["noa_http_requests_total"]
     if name == "error-spike":
         errors = sum(v for labels, v in requests if labels["status"].startswith("5"))
@@ -199,12 +228,23 @@ def test_each_scenario_shows_its_effect(name: str) -> None:
         assert failed / total(ai, provider="openai") > 0.8
         assert total(s["noa_ai_provider_circuit_breaker_state"], provider="openai") == 2
     elif name == "oom":
-        assert total(s["noa_pod_restarts_total"], pod="worker-0", reason="OOMKilled") >= 1
-        used = total(s["noa_pod_memory_usage_bytes"], pod="worker-0")
+        cadvisor = infra_exposed(world, "cadvisor")
+        pod_level = {labels["pod"]: v for labels, v in cadvisor["container_oom_events_total"]
+                     if labels["pod"] and not labels["container"]}
+        assert pod_level["worker-0"] >= 1 and pod_level["worker-1"] == 0
+        assert containers(cadvisor["container_oom_events_total"])["worker-0"] >= 1
+        used = containers(cadvisor["container_memory_working_set_bytes"])["worker-0"]
         assert used / catalog.MEMORY_LIMIT["worker"] > 0.85
     elif name == "disk-filling":
-        used = total(s["noa_disk_used_bytes"], pod="worker-0")
-        assert used / catalog.DISK_CAPACITY["worker"] > 0.9
+        kubelet = infra_exposed(world, "kubelet")
+        used = total(kubelet["kubelet_volume_stats_used_bytes"],
+                     persistentvolumeclaim="noa-uploads")
+        capacity = total(kubelet["kubelet_volume_stats_capacity_bytes"],
+                         persistentvolumeclaim="noa-uploads")
+        assert capacity == catalog.VOLUMES["web"][2] and used / capacity > 0.9
+        other = total(kubelet["kubelet_volume_stats_used_bytes"],
+                      persistentvolumeclaim="noa-worker-data")
+        assert other / catalog.VOLUMES["worker"][2] < 0.7
     elif name == "queue-backlog":
         assert total(s["noa_queue_depth"], queue="default") > 1000
 
@@ -224,7 +264,9 @@ def test_pods_and_versions_follow_the_world_file() -> None:
     assert {labels["version"] for labels, _ in requests if labels["pod"] == "api-3"} == {"2.15.0"}
     world.apply(replace(world.spec, pods=catalog.DEFAULT_PODS[:2]))
     world.step(now + 40, 1.0)
-    assert {labels["pod"] for labels, _ in exposed(world)["noa_pod_cpu_usage_ratio"]} == {
+    cadvisor = infra_exposed(world, "cadvisor")["container_memory_working_set_bytes"]
+    assert set(containers(cadvisor)) == {"api-0", "api-1"}
+    assert {labels["pod"] for labels, _ in exposed(world)["noa_db_pool_connections_in_use"]} == {
         "api-0", "api-1"}
 
 
@@ -308,3 +350,128 @@ def test_history_can_be_skipped_and_is_described() -> None:
                            incidents=incidents, deployments=deployments)
     assert history.describe(record).startswith("91 days of history from ")
     assert "(3 past incidents)" in history.describe(record)
+
+
+# --------------------------------------------------------------------------- cluster exporters
+
+
+def test_cadvisor_has_pod_and_root_cgroups_so_forgetting_container_double_counts() -> None:
+    world = world_at("normal", WEDNESDAY_PEAK, seconds=20)
+    ws = infra_exposed(world, "cadvisor")["container_memory_working_set_bytes"]
+    per_container = sum(v for labels, v in ws if labels["container"])
+    pod_level = [labels for labels, _ in ws if labels["pod"] and not labels["container"]]
+    roots = [labels for labels, _ in ws if labels["id"] == "/"]
+    assert len(pod_level) == len(catalog.DEFAULT_PODS) and len(roots) == len(catalog.NODES)
+    assert all(not labels["pod"] and not labels["namespace"] for labels in roots)
+    assert all(labels["image"] == "" for labels in pod_level)
+    # what `sum(container_memory_working_set_bytes{namespace="noa"})` without container!="" adds
+    naive = sum(v for labels, v in ws if labels["namespace"] == "noa")
+    assert naive > 1.95 * per_container
+    # the root cgroup holds every container of its node and the system's share
+    for node in catalog.NODES:
+        root = next(v for labels, v in ws if labels["id"] == "/" and labels["_node"] == node)
+        mine = sum(v for labels, v in ws if labels["container"] and labels["_node"] == node)
+        assert root > mine
+    usage = containers(infra_exposed(world, "cadvisor")["container_memory_usage_bytes"])
+    assert all(usage[p] >= v for p, v in containers(ws).items())
+    assert route("/kubelet/sandbox-node-2/metrics/cadvisor") == ("cadvisor", "sandbox-node-2")
+    assert route("/node-exporter/sandbox-node-1/metrics") == ("node-exporter", "sandbox-node-1")
+    assert route("/metrics") is None and route("/kubelet/x/metrics/other") is None
+
+
+def test_cpu_follows_the_limit_and_throttling_grows_near_it() -> None:
+    calm = world_at("normal", WEDNESDAY_PEAK - 11 * 3600, seconds=60)  # 03:00, low load
+    cadvisor = infra_exposed(calm, "cadvisor")
+    periods = containers(cadvisor["container_cpu_cfs_periods_total"])
+    throttled = containers(cadvisor["container_cpu_cfs_throttled_periods_total"])
+    assert set(periods) == {p.name for p in catalog.DEFAULT_PODS}
+    assert all(v == pytest.approx(600, abs=2) for v in periods.values())  # 60 s / 100 ms
+    assert sum(throttled.values()) == 0
+    world = world_at("normal", WEDNESDAY_PEAK, seconds=5)
+    heavy = parse_spec({"releases": {catalog.DEFAULT_VERSION: {"cpu_extra": {"api": 0.5}}}})
+    world.apply(replace(world.spec, releases=heavy.releases))
+    for i in range(60):
+        world.step(WEDNESDAY_PEAK + i + 1, 1.0)
+    hot = containers(infra_exposed(world, "cadvisor")["container_cpu_cfs_throttled_periods_total"])
+    assert min(hot[p] for p in hot if p.startswith("api")) > 50
+    assert max(hot[p] for p in hot if not p.startswith("api")) < 5
+
+
+def test_idle_pods_and_node_exporter_follow_the_containers() -> None:
+    world = world_at("normal", WEDNESDAY_PEAK, seconds=5)
+    containers_, nodes_, volumes_ = world.spec.infrastructure()
+    green = replace(containers_[0], pod="api-green", uid="u-green", serving=False)
+    world.apply(replace(world.spec, containers=(*containers_, green), nodes=nodes_,
+                        volumes=volumes_))
+    for i in range(60):
+        world.step(WEDNESDAY_PEAK + i + 1, 1.0)
+    cpu = {s.info.pod: s.cpu_cores for s in world.infra.containers.values()}
+    assert cpu["api-green"] < 0.6 * cpu["api-0"]  # running, no traffic: idle
+    node = world.infra.nodes[green.node]
+    mine = sum(v for k, v in cpu.items()
+               if world.infra.containers[(k, "api" if k.startswith("api") else k.split("-")[0])
+                                         ].info.node == green.node)
+    assert node.busy_cores == pytest.approx(mine + 0.12, abs=0.05)
+    ne = infra_exposed(world, "node-exporter", (green.node,))
+    modes = {labels["mode"] for labels, _ in ne["node_cpu_seconds_total"]}
+    assert modes == {"idle", "user", "system", "iowait", "irq", "softirq", "steal", "nice"}
+    assert {labels["cpu"] for labels, _ in ne["node_cpu_seconds_total"]} == {"0", "1", "2", "3"}
+    busy = sum(v for labels, v in ne["node_cpu_seconds_total"] if labels["mode"] != "idle")
+    everything = sum(v for _, v in ne["node_cpu_seconds_total"])
+    assert everything == pytest.approx(65 * 4, rel=0.02)  # 65 one-second steps × 4 cpus
+    assert busy == pytest.approx(node.root_cpu_seconds, rel=0.05)
+    memory = {name: v for name in ("node_memory_MemTotal_bytes", "node_memory_MemAvailable_bytes",
+                                   "node_memory_MemFree_bytes") for _, v in ne[name]}
+    assert memory["node_memory_MemTotal_bytes"] > memory["node_memory_MemAvailable_bytes"] > (
+        memory["node_memory_MemFree_bytes"])
+    assert {labels["mountpoint"] for labels, _ in ne["node_filesystem_size_bytes"]} == {"/"}
+    kubelet = infra_exposed(world, "kubelet")
+    assert sum(v for _, v in kubelet["kubelet_running_pods"]) == len(catalog.DEFAULT_PODS) + 1
+
+
+def test_history_carries_the_cluster_families_thirty_days_back() -> None:
+    timeline, _, _ = history.plan(WEDNESDAY_PEAK)
+    series = list(generate(timeline, np.random.default_rng(1)))
+    names = {s.name for s in series}
+    assert not {n for n in names if n.startswith(("noa_pod_", "noa_disk_"))}
+    back = int(np.searchsorted(timeline.times, timeline.times[-1] - 30 * DAY))
+    recent = {s.name for s in series if np.isfinite(s.values[back:back + 2]).any()}
+    wanted = {
+        "kube_pod_info", "kube_pod_owner", "kube_pod_labels", "kube_pod_status_phase",
+        "kube_pod_container_resource_requests", "kube_pod_container_resource_limits",
+        "kube_pod_container_status_restarts_total", "kube_deployment_spec_replicas",
+        "kube_deployment_status_replicas_available", "kube_replicaset_owner",
+        "kube_horizontalpodautoscaler_spec_max_replicas", "kube_node_status_allocatable",
+        "kube_node_status_condition", "kube_persistentvolumeclaim_info",
+        "kube_persistentvolumeclaim_resource_requests_storage_bytes", "kube_job_status_succeeded",
+        "kube_cronjob_next_schedule_time", "container_cpu_usage_seconds_total",
+        "container_memory_working_set_bytes", "kubelet_volume_stats_used_bytes",
+        "kubelet_volume_stats_capacity_bytes", "node_cpu_seconds_total",
+        "node_memory_MemAvailable_bytes", "node_filesystem_avail_bytes", "node_load1",
+        "node_uname_info"}
+    assert wanted <= recent, wanted - recent
+    everywhere = {"kube_pod_container_status_waiting_reason",
+                  "kube_pod_container_status_last_terminated_reason",
+                  "kube_pod_container_status_last_terminated_exitcode",
+                  "kube_pod_container_status_last_terminated_timestamp",
+                  "kube_pod_spec_volumes_persistentvolumeclaims_info", "kube_job_owner",
+                  "kube_cronjob_status_last_schedule_time", "kube_horizontalpodautoscaler_info",
+                  "kubelet_running_pods", "node_boot_time_seconds"}
+    assert everywhere <= names, everywhere - names
+    by = {(s.name, tuple(sorted(s.labels.items()))): s for s in series}
+    pods = {s.labels["pod"] for s in series if s.name == "kube_pod_info"}
+    assert all(len(p.split("-")) == 3 and len(p.split("-")[1]) == 10 for p in pods)
+    # a new set of pods per release era; the rollback to 2.13.0 reuses its ReplicaSet (hash)
+    assert len(pods) == sum(seed.REPLICAS.values()) * (len(history.DEPLOYMENTS) + 1)
+    assert len({s.labels["created_by_name"] for s in series if s.name == "kube_pod_info"
+                and s.labels["pod"].startswith("web")}) == len(history.DEPLOYMENTS)
+    restarts = [s for (name, _), s in by.items()
+                if name == "kube_pod_container_status_restarts_total"]
+    assert max(np.nanmax(s.values) for s in restarts) == 2
+    used = [s.values for s in series if s.name == "kubelet_volume_stats_used_bytes"]
+    assert all(np.nanmax(v[-100:]) > np.nanmin(v[:100]) for v in used)
+    allocatable = [s.values for s in series if s.name == "kube_node_status_allocatable"]
+    assert all(np.nanmin(v) == np.nanmax(v) for v in allocatable)
+    labels = next(s.labels for s in series if s.name == "container_cpu_usage_seconds_total")
+    assert labels["job"] == "kubelet" and labels["metrics_path"] == "/metrics/cadvisor"
+    assert labels["instance"].endswith(":10250") and labels["endpoint"] == "https-metrics"

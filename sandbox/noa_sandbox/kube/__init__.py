@@ -12,14 +12,18 @@ checks and does), ``changefeed`` (change log, subscribers, watch streams)), ``sn
 (JSON/merge/strategic merge), ``errors`` (``ApiError`` -> ``Status``), ``routes``, ``discovery``,
 ``auth`` (bearer tokens, admin/view), ``requestlog``, ``faults`` (test fault injection),
 ``messages`` + ``server`` (HTTP), ``workloads`` (pod logs, proxy, registry), ``hooks`` (what
-the server asks of the cluster), ``__main__``
-(``python -m noa_sandbox.kube --port P --state-dir DIR [--world FILE]``).
+the server asks of the cluster), ``quantity`` (Kubernetes quantities as numbers), ``__main__``
+(``python -m noa_sandbox.kube --port P --state-dir DIR [--world FILE] [--metrics-port M]``).
+
+kube-state-metrics (the metrics port): ``ksm`` (the renderer and its server), ``ksmpods`` (pod
+families), ``ksmkit`` (what they share), ``cron`` (a CronJob's next fire).
 
 Cluster side (controllers, pods, logs, registry): ``cluster`` and the modules it uses
 (``controller`` — the reconcile loop, delegating to ``deployments`` (+ ``deploystatus``),
-``replicasets``, ``pods`` (pod creation), ``jobs`` and ``autoscalers``, with ``controlkit`` for
-what they share — ``rollout``, ``kubelet``, ``seed``, ``podlogs``, ``behaviour``, ``worldsync``,
-``registry``).
+``replicasets``, ``pods`` (pod creation and scheduling), ``jobs`` and ``autoscalers``, with
+``controlkit`` for what they share — ``rollout``, ``kubelet``, ``nodes`` (the Node objects and
+the scheduler's fit), ``seed``, ``podlogs``, ``behaviour``, ``worldsync`` (+ ``worldinfra``: the
+containers, nodes and volumes the simulator's exporters publish), ``registry``).
 
 Why our own server rather than kmock (evaluated first): kmock 0.8's ``KubernetesEmulator``
 ignores label and field selectors, replaces whole lists on a strategic-merge patch (sidecars are

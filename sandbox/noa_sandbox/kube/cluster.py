@@ -88,6 +88,8 @@ def attach(
         seed.upgrade(store)  # … and the release that makes revision 2
         controller.run_once()
         log.info("seeded the sandbox cluster with %d objects", count)
+    else:
+        seed.ensure_infrastructure(store)
     if start:
         controller.start()
     behaviour = Behaviour(world.spec)

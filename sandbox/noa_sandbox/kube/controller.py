@@ -39,13 +39,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from noa_sandbox.kube import worldinfra
 from noa_sandbox.kube.autoscalers import sync_hpa
 from noa_sandbox.kube.controlkit import emit, owner_uid
 from noa_sandbox.kube.deployments import sync_deployment
 from noa_sandbox.kube.errors import ApiError
 from noa_sandbox.kube.hooks import Obj
 from noa_sandbox.kube.jobs import job_fails, sync_job
-from noa_sandbox.kube.kubelet import Kubelet, parse_rfc3339
+from noa_sandbox.kube.kubelet import Kubelet, parse_rfc3339, rfc3339
+from noa_sandbox.kube.pods import mark_unschedulable, schedule
 from noa_sandbox.kube.replicasets import sync_replicaset
 from noa_sandbox.kube.store import Store
 from noa_sandbox.kube.worldsync import WorldSync, serving_pods
@@ -134,7 +136,8 @@ class Controller:
                 self._guard(job, sync_job, self.store, self.world, self._rng, job, pods, now)
             self._sync_pods(now, jobs)
             for hpa in self.store.list("horizontalpodautoscalers")[0]:
-                self._guard(hpa, sync_hpa, self.store, hpa, self.clock)
+                self._guard(hpa, sync_hpa, self.store, hpa, self.clock,
+                            self.world.spec().epoch)
             self._sync_world()
             if now - self._swept > _EVENT_SWEEP_S:
                 self._swept = now
@@ -170,6 +173,9 @@ class Controller:
         job_by_uid = {j["metadata"]["uid"]: j for j in jobs}
         for pod in pods:
             meta = pod["metadata"]
+            if not (pod.get("spec") or {}).get("nodeName"):
+                self._guard(pod, self._bind, pod, pods, now)
+                continue
             job = job_by_uid.get(owner_uid(pod) or "")
             fails = None if job is None else job_fails(self.world, job)
             try:
@@ -188,10 +194,32 @@ class Controller:
             except ApiError as exc:
                 log.debug("pod %s: %s", meta["name"], exc.message)
 
+    def _bind(self, pod: Obj, pods: list[Obj], now: float) -> None:
+        """Schedule a pod that found no node before: bind it, or keep it Unschedulable."""
+        meta = pod["metadata"]
+        if meta.get("deletionTimestamp"):
+            return
+        node = schedule(self.store, pod, pods)
+        if node is None:
+            mark_unschedulable(self.store, pod, rfc3339(now))
+            return
+
+        def bind(obj: Obj, name: str = node) -> None:
+            obj["spec"]["nodeName"] = name
+
+        bound = self.store.mutate("pods", meta["namespace"], meta["name"], bind)
+        emit(self.store, bound, "Scheduled",
+             f"Successfully assigned {meta['namespace']}/{meta['name']} to {node}",
+             component="default-scheduler")
+
     def _sync_world(self) -> None:
         pods = self.store.list("pods")[0]
         services = self.store.list("services")[0]
-        self.world.publish_pods(serving_pods(pods, services))
+        serving = serving_pods(pods, services)
+        infra = (worldinfra.containers(pods, {p.name for p in serving}),
+                 worldinfra.nodes(self.store.list("nodes")[0]),
+                 worldinfra.volumes(pods, self.store.list("persistentvolumeclaims")[0]))
+        self.world.publish_pods(serving, infra)
 
 
 __all__ = ["EVENT_TTL_S", "TICK_S", "Controller"]

@@ -24,10 +24,11 @@ from typing import Any
 
 from noa_sandbox.kube import registry
 from noa_sandbox.kube.hooks import Obj
+from noa_sandbox.simulator import catalog
 from noa_sandbox.simulator.spec import WorldSpec
 
-NODES = ("sandbox-node-1", "sandbox-node-2", "sandbox-node-3")
-NODE_IPS = {name: f"172.18.0.{i + 2}" for i, name in enumerate(NODES)}
+NODES = catalog.NODES
+NODE_IPS = catalog.NODE_IPS
 CRASH_PERIOD_S = 5.0
 """A crash-looping container is restarted this often (the real back-off grows to 5 minutes)."""
 CRASH_RUN_S = 1.0

@@ -63,6 +63,7 @@ def _rt(
 
 RESOURCE_TYPES: tuple[ResourceType, ...] = (
     _rt("", "v1", "namespaces", "Namespace", namespaced=False, sub=("status",), short=("ns",)),
+    _rt("", "v1", "nodes", "Node", namespaced=False, sub=("status",), short=("no",)),
     _rt("", "v1", "pods", "Pod", sub=("status", "log", "proxy"), short=("po",)),
     _rt("", "v1", "services", "Service", sub=("status", "proxy"), short=("svc",)),
     _rt("", "v1", "configmaps", "ConfigMap", short=("cm",)),
@@ -78,6 +79,8 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     _rt("batch", "v1", "cronjobs", "CronJob", sub=("status",), short=("cj",)),
     _rt("batch", "v1", "jobs", "Job", sub=("status",)),
     _rt("networking.k8s.io", "v1", "ingresses", "Ingress", sub=("status",), short=("ing",)),
+    _rt("storage.k8s.io", "v1", "storageclasses", "StorageClass", namespaced=False,
+        short=("sc",)),
     _rt("snapshot.storage.k8s.io", "v1", "volumesnapshots", "VolumeSnapshot", sub=("status",),
         short=("vs",)),
     _rt("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition",

@@ -2,6 +2,8 @@
 
 :func:`seed_objects` creates (into an empty store, see :func:`is_empty`):
 
+- Nodes ``sandbox-node-1..3`` (:mod:`.nodes`: EKS m5.xlarge workers) and StorageClasses
+  ``gp3`` (the default: EBS CSI, expandable, WaitForFirstConsumer) and ``efs-sc`` (EFS CSI);
 - namespaces ``default``, ``kube-system``, ``noa`` (and a ``default`` ServiceAccount in each),
   ServiceAccount ``noa-server``;
 - Deployments ``api`` (3 replicas), ``worker`` (2), ``web`` (1) running
@@ -12,8 +14,10 @@
 - Services ``api`` and ``web`` (ClusterIP, selector ``{app}`` — no ``track``, so canary pods get
   traffic too — port 80 -> 8080 ``http``);
 - ConfigMap ``noa-config``, Secret ``noa-db-credentials`` (a random password), HPA ``api`` (3..10,
-  CPU 70 %), the VPA CRD and VerticalPodAutoscaler ``worker`` (updateMode Off), PVC
-  ``noa-uploads`` and a VolumeSnapshot of it;
+  CPU 70 %), the VPA CRD and VerticalPodAutoscaler ``worker`` (updateMode Off), PVCs
+  ``noa-uploads`` (gp3, 20Gi, mounted by ``web`` at ``/data/uploads``) and ``noa-worker-data``
+  (efs-sc, ReadWriteMany, 50Gi, mounted by ``worker`` at ``/data``), both Bound, and a
+  VolumeSnapshot of ``noa-uploads``;
 - what ``deploy/kubernetes`` deploys for the runbooks themselves (CronJobs ``noa-full-backup``
   02:00, ``noa-validate-backup`` 04:15, …, their ServiceAccount, ConfigMap and PVC) when the
   repository is at hand, else the two backup CronJobs written here.
@@ -28,12 +32,14 @@ from __future__ import annotations
 import base64
 import logging
 import secrets
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from noa_sandbox.kube import registry
+from noa_sandbox.kube import nodes, registry
 from noa_sandbox.kube.errors import ApiError
 from noa_sandbox.kube.hooks import Obj
 from noa_sandbox.kube.resources import by_kind
@@ -52,6 +58,13 @@ RESOURCES = {
     "worker": ({"cpu": "500m", "memory": "1Gi"}, {"cpu": "2", "memory": "2Gi"}),
     "web": ({"cpu": "100m", "memory": "128Mi"}, {"cpu": "500m", "memory": "512Mi"}),
 }
+"""Requests and limits per service (the same numbers as ``catalog.CPU_LIMIT`` … , tested)."""
+VOLUMES = {service: (claim, path) for service, (claim, path, _) in catalog.VOLUMES.items()}
+"""Service -> (PVC it mounts, mount path)."""
+PVCS = {"noa-uploads": ("gp3", "ReadWriteOnce", "20Gi"),
+        "noa-worker-data": ("efs-sc", "ReadWriteMany", "50Gi")}
+"""PVC -> (storage class, access mode, size)."""
+DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
 DEPLOY_DIR = Path(__file__).resolve().parents[3] / "deploy" / "kubernetes"
 
 
@@ -79,7 +92,7 @@ def container(service: str, version: str) -> Obj:
     ports = [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
     if service == "api":
         ports.append({"name": "metrics", "containerPort": 9090, "protocol": "TCP"})
-    return {
+    out: Obj = {
         "name": service,
         "image": f"{registry.IMAGE}:{version}",
         "imagePullPolicy": "IfNotPresent",
@@ -98,6 +111,9 @@ def container(service: str, version: str) -> Obj:
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"},
                           "initialDelaySeconds": 10, "periodSeconds": 10},
     }
+    if service in VOLUMES:
+        out["volumeMounts"] = [{"name": "data", "mountPath": VOLUMES[service][1]}]
+    return out
 
 
 def deployment(service: str, version: str) -> Obj:
@@ -126,6 +142,8 @@ def deployment(service: str, version: str) -> Obj:
                     "serviceAccountName": "noa-server",
                     "containers": [container(service, version)],
                     "terminationGracePeriodSeconds": 30,
+                    **({"volumes": [{"name": "data", "persistentVolumeClaim": {
+                        "claimName": VOLUMES[service][0]}}]} if service in VOLUMES else {}),
                 },
             },
         },
@@ -185,13 +203,7 @@ def _base_objects(version: str) -> list[tuple[str, Obj]]:
                          "minAllowed": {"cpu": "250m", "memory": "512Mi"},
                          "maxAllowed": {"cpu": "4", "memory": "8Gi"}}]}},
         }),
-        ("persistentvolumeclaims", {
-            "metadata": {"name": "noa-uploads", "namespace": NAMESPACE,
-                         "labels": {"app.kubernetes.io/part-of": "noa"}},
-            "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "standard",
-                     "volumeMode": "Filesystem",
-                     "resources": {"requests": {"storage": "20Gi"}}},
-        }),
+        *(("persistentvolumeclaims", pvc(name)) for name in PVCS),
         ("volumesnapshots", {
             "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
             "metadata": {"name": "noa-uploads-nightly", "namespace": NAMESPACE,
@@ -201,6 +213,75 @@ def _base_objects(version: str) -> list[tuple[str, Obj]]:
         }),
     ]
     return out
+
+
+def pvc(name: str) -> Obj:
+    """PVC ``name`` of :data:`PVCS` (spec only; the seed binds it)."""
+    storage_class, mode, size = PVCS[name]
+    return {
+        "metadata": {"name": name, "namespace": NAMESPACE,
+                     "labels": {"app.kubernetes.io/part-of": "noa"},
+                     "annotations": {"volume.kubernetes.io/storage-provisioner":
+                                     _PROVISIONERS[storage_class]}},
+        "spec": {"accessModes": [mode], "storageClassName": storage_class,
+                 "volumeMode": "Filesystem",
+                 "volumeName": volume_name(name),
+                 "resources": {"requests": {"storage": size}}},
+    }
+
+
+def volume_name(claim: str) -> str:
+    """The PersistentVolume bound to seeded PVC ``claim`` (``pvc-<uuid>``, stable)."""
+    return f"pvc-{uuid.uuid5(uuid.NAMESPACE_URL, 'noa-sandbox/' + claim)}"
+
+
+_PROVISIONERS = {"gp3": "ebs.csi.aws.com", "efs-sc": "efs.csi.aws.com"}
+
+
+def storage_classes() -> list[Obj]:
+    """``gp3`` (default, EBS, expandable, WaitForFirstConsumer) and ``efs-sc`` (EFS)."""
+    return [
+        {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+         "metadata": {"name": "gp3", "annotations": {DEFAULT_CLASS: "true"}},
+         "provisioner": "ebs.csi.aws.com", "parameters": {"type": "gp3", "fsType": "ext4"},
+         "reclaimPolicy": "Delete", "allowVolumeExpansion": True,
+         "volumeBindingMode": "WaitForFirstConsumer"},
+        {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+         "metadata": {"name": "efs-sc"},
+         "provisioner": "efs.csi.aws.com",
+         "parameters": {"provisioningMode": "efs-ap", "fileSystemId": "fs-0a1b2c3d4e5f60718",
+                        "directoryPerms": "700"},
+         "reclaimPolicy": "Delete", "allowVolumeExpansion": False,
+         "volumeBindingMode": "Immediate"},
+    ]
+
+
+def ensure_infrastructure(store: Store, now: float | None = None) -> int:
+    """Create the Nodes and StorageClasses that are missing (also in a store seeded before they
+    existed); returns how many were created."""
+    created = 0
+    for node in nodes.node_objects(time.time() if now is None else now):
+        status = node.pop("status")
+        try:
+            store.create("nodes", None, node)
+        except ApiError as exc:
+            if exc.status != 409:
+                log.warning("seed: node %s: %s", node["metadata"]["name"], exc.message)
+            continue
+
+        def write(o: Obj, s: dict[str, Any] = status) -> None:
+            o["status"] = s
+
+        store.mutate("nodes", None, node["metadata"]["name"], write, status_only=True)
+        created += 1
+    for sc in storage_classes():
+        try:
+            store.create("storageclasses", None, sc)
+            created += 1
+        except ApiError as exc:
+            if exc.status != 409:
+                log.warning("seed: storageclass %s: %s", sc["metadata"]["name"], exc.message)
+    return created
 
 
 def _vpa_crd() -> Obj:
@@ -273,7 +354,7 @@ def _status(plural: str, obj: Obj) -> dict[str, Any] | None:
 
 def seed_objects(store: Store, version: str = FIRST_VERSION) -> int:
     """Create the sandbox's objects (existing ones are kept); returns how many were created."""
-    created = 0
+    created = ensure_infrastructure(store)
     present = {n["metadata"]["name"] for n in store.list("namespaces")[0]}
     for ns in ("default", "kube-system", NAMESPACE):
         if ns not in present:
@@ -324,7 +405,11 @@ __all__ = [
     "SECOND_VERSION",
     "container",
     "deployment",
+    "ensure_infrastructure",
     "is_empty",
+    "pvc",
     "seed_objects",
+    "storage_classes",
     "upgrade",
+    "volume_name",
 ]

@@ -30,9 +30,20 @@ from noa_sandbox.kube.objects import pod_ready
 from noa_sandbox.kube.selectors import matches_map
 from noa_sandbox.simulator import catalog
 from noa_sandbox.simulator.catalog import Pod
-from noa_sandbox.simulator.spec import WorldSpec, default_spec, read_spec, update_spec
+from noa_sandbox.simulator.spec import (
+    Container,
+    Node,
+    Volume,
+    WorldSpec,
+    default_spec,
+    read_spec,
+    update_spec,
+)
 
 log = logging.getLogger("noa.kube.world")
+
+Infrastructure = tuple[tuple[Container, ...], tuple[Node, ...], tuple[Volume, ...]]
+"""Running containers, nodes and mounted volumes (see :mod:`.worldinfra`)."""
 
 REREAD_S = 0.05
 """The world file is checked (stat) at most this often and re-read when it changed."""
@@ -93,7 +104,7 @@ class WorldSync:
         self._spec = default_spec()
         self._stamp: tuple[int, int] | None = None
         self._checked = 0.0
-        self._written: tuple[Pod, ...] | None = None
+        self._written: tuple[tuple[Pod, ...], Infrastructure | None] | None = None
 
     def spec(self) -> WorldSpec:
         """The world in force (re-read when the file changed, at most every ``REREAD_S``)."""
@@ -119,13 +130,21 @@ class WorldSync:
         except (OSError, ValueError) as exc:
             log.warning("ignoring world file %s: %s", self.path, exc)
 
-    def publish_pods(self, pods: tuple[Pod, ...]) -> bool:
-        """Make ``pods`` the world's serving pods; True when the file was written."""
+    def publish_pods(self, pods: tuple[Pod, ...], infra: Infrastructure | None = None) -> bool:
+        """Make ``pods`` the world's serving pods (and ``infra`` its running containers, nodes
+        and volumes); True when the file was written."""
         with self._lock:
-            if pods == self._written:
+            if (pods, infra) == self._written:
                 return False
-            self._spec = self._update(lambda spec: replace(spec, pods=pods))
-            self._written = pods
+
+            def change(spec: WorldSpec) -> WorldSpec:
+                if infra is None:
+                    return replace(spec, pods=pods)
+                return replace(spec, pods=pods, containers=infra[0], nodes=infra[1],
+                               volumes=infra[2])
+
+            self._spec = self._update(change)
+            self._written = (pods, infra)
             return True
 
     def apply_migrations(self, names: Iterable[str]) -> None:
@@ -158,4 +177,4 @@ class WorldSync:
         return spec
 
 
-__all__ = ["WorldSync", "component", "is_ready", "pod_version", "serving_pods"]
+__all__ = ["Infrastructure", "WorldSync", "component", "is_ready", "pod_version", "serving_pods"]

@@ -5,7 +5,9 @@
 (:mod:`.model`) and the effects of the scenario named in the world file (:mod:`.spec`,
 :mod:`.scenarios`), re-read every second. :mod:`.world` is the live world model (pods, versions,
 scenario effects, every series' value); :mod:`.exporter` the process around it; :mod:`.service`
-starts and checks it from ``noa sandbox up``.
+starts and checks it from ``noa sandbox up``. The cluster under it — cAdvisor, the kubelets'
+volume stats and node-exporter per node, on paths of their own — is :mod:`.infra` (state) and
+:mod:`.exporters` (families), from the containers, nodes and volumes of the world file.
 
 The same model feeds the history backfill (:mod:`noa_sandbox.history`), so live data continues
 the backfilled trend.

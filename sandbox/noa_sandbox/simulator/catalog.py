@@ -48,6 +48,24 @@ def resolve_pod(name: str | None, pods: tuple[Pod, ...]) -> str | None:
     return names[int(index)] if int(index) < len(names) else name
 
 
+NODES = ("sandbox-node-1", "sandbox-node-2", "sandbox-node-3")
+"""The sandbox cluster's worker nodes (the Node objects of the sandbox Kubernetes API)."""
+NODE_IPS = {name: f"172.18.0.{i + 2}" for i, name in enumerate(NODES)}
+NODE_CPU = 4.0
+NODE_MEMORY = 15_896_988 * 1024
+"""Capacity of a node (an m5.xlarge: 4 cores, ~15.2 GiB)."""
+NODE_DISK = 85_886_742_528
+"""Size of a node's root filesystem (80 GiB volume, ext4)."""
+CPU_LIMIT = {"api": 1.0, "worker": 2.0, "web": 0.5}
+CPU_REQUEST = {"api": 0.25, "worker": 0.5, "web": 0.1}
+MEMORY_REQUEST = {"api": 512 * MIB, "worker": 1 * GIB, "web": 128 * MIB}
+"""Requests and limits of each service's container (the seeded Deployments use these)."""
+VOLUMES = {"web": ("noa-uploads", "/data/uploads", 20 * GIB),
+           "worker": ("noa-worker-data", "/data", 50 * GIB)}
+"""Service -> (PVC its pods mount, mount path, size)."""
+UPLOADS_PVC = "noa-uploads"
+"""The PVC the ``disk-filling`` scenario fills."""
+
 RELEASES = ("2.12.0", "2.13.0", "2.14.0", "2.15.0", "2.15.1")
 """Tags of ``noa-server`` the sandbox registry publishes from the start."""
 MIGRATIONS = {
@@ -107,8 +125,6 @@ MEMORY_BASE = {"api": 0.52, "worker": 0.58, "web": 0.40}
 CPU_BASE = {"api": 0.10, "worker": 0.15, "web": 0.05}
 CPU_PER_LOAD = {"api": 0.38, "worker": 0.35, "web": 0.22}
 
-DISK_MOUNT = "/data"
-DISK_CAPACITY = {"api": 20 * GIB, "worker": 50 * GIB, "web": 10 * GIB}
 
 CACHES = {"session": (2.5, 0.92), "api_response": (1.2, 0.74)}
 """Cache name -> (lookups per API request, hit ratio)."""
@@ -154,6 +170,8 @@ __all__ = [
     "DEFAULT_VERSION",
     "ENDPOINTS",
     "MIGRATIONS",
+    "NODES",
+    "NODE_IPS",
     "RELEASES",
     "LATENCY_BUCKETS",
     "PROVIDERS",

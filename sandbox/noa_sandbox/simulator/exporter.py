@@ -1,9 +1,11 @@
 """The simulator process: a :class:`World` ticking every second, exposed on ``/metrics``.
 
-Only the metric contract (:mod:`.families`) is exposed — no process or platform collectors — on
-its own ``prometheus_client`` registry. The world file is re-read whenever it changes (checked
-every tick); an invalid file is logged and the previous world kept. The process exits on SIGTERM,
-SIGINT, or when its state directory disappears (an orphan cleans itself up).
+Only the metric contract (:mod:`.families`) is exposed on ``/metrics`` — no process or platform
+collectors — on its own ``prometheus_client`` registry. The cluster's exporters have paths of
+their own (:func:`route`): ``/kubelet/<node>/metrics/cadvisor``, ``/kubelet/<node>/metrics`` and
+``/node-exporter/<node>/metrics``; any other path is 404. The world file is re-read whenever it
+changes (checked every tick); an invalid file is logged and the previous world kept. The process
+exits on SIGTERM, SIGINT, or when its state directory disappears (an orphan cleans itself up).
 """
 
 from __future__ import annotations
@@ -13,17 +15,20 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import FrameType
+from typing import Any
+from wsgiref.simple_server import make_server
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler
 from prometheus_client.registry import Collector
 
 from noa_sandbox.simulator import catalog
@@ -71,6 +76,54 @@ class WorldCollector(Collector):
                     shown = round(value, 4)
                 metric.add_metric(list(values), shown)
             yield metric
+
+
+class ExporterCollector(Collector):
+    """One node's families of one cluster exporter (``cadvisor``, ``kubelet``,
+    ``node-exporter``)."""
+
+    def __init__(self, world: World, endpoint: str, node: str) -> None:
+        self._world, self._endpoint, self._node = world, endpoint, node
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._world.exporter_families(self._endpoint, self._node, time.time()) or []
+
+
+def route(path: str) -> tuple[str, str] | None:
+    """``(endpoint, node)`` for a cluster exporter's path; ``None`` for ``/metrics`` or others."""
+    parts = path.strip("/").split("/")
+    if len(parts) == 4 and parts[0] == "kubelet" and parts[2:] == ["metrics", "cadvisor"]:
+        return "cadvisor", parts[1]
+    if len(parts) == 3 and parts[0] == "kubelet" and parts[2] == "metrics":
+        return "kubelet", parts[1]
+    if len(parts) == 3 and parts[0] == "node-exporter" and parts[2] == "metrics":
+        return "node-exporter", parts[1]
+    return None
+
+
+def _app(world: World) -> Callable[[dict[str, Any], Any], Iterable[bytes]]:
+    """The WSGI application: NOA's ``/metrics`` and the cluster exporters' paths."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(WorldCollector(world))
+    noa = make_wsgi_app(registry)
+    apps: dict[tuple[str, str], Callable[[dict[str, Any], Any], Iterable[bytes]]] = {}
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        path = str(environ.get("PATH_INFO", ""))
+        if path in ("/metrics", "/metrics/"):
+            answer: Iterable[bytes] = noa(environ, start_response)
+            return answer
+        key = route(path)
+        if key is None or key[1] not in world.infra.nodes:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found\n"]
+        if key not in apps:
+            node_registry = CollectorRegistry(auto_describe=False)
+            node_registry.register(ExporterCollector(world, *key))
+            apps[key] = make_wsgi_app(node_registry)
+        return apps[key](environ, start_response)
+
+    return app
 
 
 class SpecWatcher:
@@ -122,9 +175,10 @@ def run(
     world = World(first) if caches is None else World(first, caches=caches.lookups)
     now = time.time()
     world.step(now, tick)
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(WorldCollector(world))
-    server, thread = start_http_server(port, addr=host, registry=registry)
+    server = make_server(host, port, _app(world), ThreadingWSGIServer,
+                         handler_class=_SilentHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
     log.info("serving http://%s:%d/metrics; scenario %s", host, port, world.spec.scenario)
     orphaned_since: float | None = None
     last = now
@@ -152,4 +206,4 @@ def run(
     return 0
 
 
-__all__ = ["SpecWatcher", "WorldCollector", "run"]
+__all__ = ["ExporterCollector", "SpecWatcher", "WorldCollector", "route", "run"]

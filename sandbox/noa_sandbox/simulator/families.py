@@ -2,7 +2,8 @@
 
 Names are as scraped (counters end in ``_total``); the scrape job (``noa-server``) adds
 ``namespace="noa"`` to every series. The PromQL catalogue (:mod:`noa_lib.ops.promql`) queries
-exactly these.
+exactly these. Pod CPU, memory, restarts and volumes are not NOA's: the cluster's exporters
+publish them (:mod:`.exporters`, and kube-state-metrics from the sandbox Kubernetes API).
 """
 
 from __future__ import annotations
@@ -43,15 +44,6 @@ FAMILIES: tuple[Family, ...] = (
     Family("noa_db_pool_connections_max", "gauge", "Database connection pool size.", _POD),
     Family("noa_cache_hits_total", "counter", "Cache lookups that hit.", ("cache",)),
     Family("noa_cache_misses_total", "counter", "Cache lookups that missed.", ("cache",)),
-    Family("noa_pod_cpu_usage_ratio", "gauge", "CPU use as a share of the pod's limit.", _POD),
-    Family("noa_pod_memory_usage_bytes", "gauge", "Memory working set of the pod.", _POD),
-    Family("noa_pod_memory_limit_bytes", "gauge", "Memory limit of the pod.", _POD),
-    Family(
-        "noa_pod_restarts_total",
-        "counter",
-        "Container restarts by reason (OOMKilled, Error).",
-        ("service", "pod", "reason"),
-    ),
     Family("noa_queue_depth", "gauge", "Jobs waiting in a background queue.", ("queue",)),
     Family(
         "noa_ai_provider_requests_total",
@@ -72,8 +64,6 @@ FAMILIES: tuple[Family, ...] = (
         "Circuit breaker of the provider: 0 closed, 1 half-open, 2 open.",
         ("provider",),
     ),
-    Family("noa_disk_used_bytes", "gauge", "Bytes used on a pod's volume.", ("pod", "mount")),
-    Family("noa_disk_capacity_bytes", "gauge", "Capacity of a pod's volume.", ("pod", "mount")),
 )
 
 BY_NAME = {f.name: f for f in FAMILIES}

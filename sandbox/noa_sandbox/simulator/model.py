@@ -118,9 +118,9 @@ def memory_share(service: str, level: X) -> X:
     return catalog.MEMORY_BASE[service] + 0.06 * level
 
 
-def disk_share(t: X, epoch: float, pod_index: int) -> X:
-    """Share of a pod's data disk in use: slow growth since the epoch."""
-    return 0.33 + 0.02 * pod_index + 0.22 * (t - epoch) / (90 * DAY)
+def disk_share(t: X, epoch: float, index: int) -> X:
+    """Share of a volume in use (``index`` tells volumes apart): slow growth since the epoch."""
+    return 0.33 + 0.02 * index + 0.22 * (t - epoch) / (90 * DAY)
 
 
 def queue_depth(queue: str, level: X) -> X:

@@ -27,8 +27,8 @@ class Effects:
     ``pool_pressure``: share of every pool additionally held by slow queries. ``cpu_extra``:
     service -> CPU ratio added. ``ai_down``: an AI provider that fails (circuit breaker open).
     ``oom_pod``: a pod whose memory climbs to its limit and is OOM-killed again and again.
-    ``disk_filling_pod``: a pod whose data disk fills up. ``backlog_queue``: a queue whose
-    consumers fall behind.
+    ``disk_filling_volume``: a PVC (of namespace ``noa``) that fills up. ``backlog_queue``: a
+    queue whose consumers fall behind.
     """
 
     error_5xx: Mapping[str, float] = field(default_factory=_frozen)
@@ -38,7 +38,7 @@ class Effects:
     cpu_extra: Mapping[str, float] = field(default_factory=_frozen)
     ai_down: str | None = None
     oom_pod: str | None = None
-    disk_filling_pod: str | None = None
+    disk_filling_volume: str | None = None
     backlog_queue: str | None = None
 
     def merged(self, other: Effects) -> Effects:
@@ -51,7 +51,7 @@ class Effects:
             cpu_extra=_frozen(_merge(self.cpu_extra, other.cpu_extra, _add)),
             ai_down=self.ai_down or other.ai_down,
             oom_pod=self.oom_pod or other.oom_pod,
-            disk_filling_pod=self.disk_filling_pod or other.disk_filling_pod,
+            disk_filling_volume=self.disk_filling_volume or other.disk_filling_volume,
             backlog_queue=self.backlog_queue or other.backlog_queue,
         )
 
@@ -132,9 +132,9 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
             ),
             Scenario(
                 "disk-filling",
-                "worker-0's data disk fills up",
-                "disk used rising above 90 %",
-                Effects(disk_filling_pod="worker-0"),
+                "the noa-uploads volume (mounted by web) fills up",
+                "volume used rising above 90 %",
+                Effects(disk_filling_volume="noa-uploads"),
             ),
             Scenario(
                 "queue-backlog",

@@ -11,7 +11,14 @@ every second. Fields (all optional)::
       "pods": [{"name": "api-0", "service": "api", "version": "2.14.0"}, …],
       "releases": {"2.15.0": {"error_5xx": {"api": 0.2}, "extra_latency_s": {"api": 0.5},
                               "crash": false, "migration_fails": false, "migrations": []}},
-      "migrations_applied": ["0001_initial", …]
+      "migrations_applied": ["0001_initial", …],
+      "containers": [{"namespace": "noa", "pod": "api-7d9f…-x2kq", "uid": "…", "node":
+                      "sandbox-node-1", "container": "api", "image": "…", "id": "containerd://…",
+                      "service": "api", "serving": true, "cpu_request": 0.25, "cpu_limit": 1.0,
+                      "memory_request": 536870912, "memory_limit": 1073741824}, …],
+      "nodes": [{"name": "sandbox-node-1", "ip": "172.18.0.2", "cpu": 4.0, "memory": …}, …],
+      "volumes": [{"namespace": "noa", "name": "noa-uploads", "capacity": 21474836480,
+                   "node": "sandbox-node-2"}, …]
     }
 
 ``pods`` defaults to api-0..2, worker-0..1 and web-0 on the default version; an empty list means
@@ -20,6 +27,11 @@ no pod serves (the sandbox cluster writes the pods that are Ready and selected b
 each with effects of its own (a bad build, applied to the pods that run it) and flags the sandbox
 cluster follows: ``crash`` (pods crash-loop), ``migration_fails`` (its migration Job fails),
 ``migrations`` (extra ones it brings). ``migrations_applied`` lists the database migrations done.
+``containers`` are the *running* containers of NOA's pods (serving or not: a blue-green green
+idles), ``nodes`` the cluster's nodes and ``volumes`` the mounted PVCs with the node of the pod
+mounting them: the simulator's kubelets, cAdvisor and node-exporter publish them. Without them
+(no cluster) the serving pods' containers are spread over :data:`catalog.NODES`
+(:func:`default_infrastructure`).
 
 Two processes write the file (``noa sandbox scenario|release`` and the sandbox cluster): they go
 through :func:`update_spec`, a read-modify-write under an ``fcntl`` lock beside the file.
@@ -30,12 +42,13 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from noa_lib.files import atomic_write_text, exclusive_flock
 from noa_sandbox.simulator import catalog
@@ -66,6 +79,45 @@ def _default_applied() -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
+class Container:
+    """A running container of one of NOA's pods, as the kubelet of ``node`` sees it."""
+
+    namespace: str
+    pod: str
+    uid: str
+    node: str
+    name: str
+    image: str
+    id: str
+    service: str
+    serving: bool
+    cpu_request: float
+    cpu_limit: float
+    memory_request: float
+    memory_limit: float
+
+
+@dataclass(frozen=True)
+class Node:
+    """A node: name, InternalIP, CPU cores and memory bytes (capacity)."""
+
+    name: str
+    ip: str
+    cpu: float
+    memory: float
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A mounted PVC: capacity (bytes) and a node whose kubelet reports it (one per node)."""
+
+    namespace: str
+    name: str
+    capacity: float
+    node: str
+
+
+@dataclass(frozen=True)
 class WorldSpec:
     """The parsed world file."""
 
@@ -78,6 +130,17 @@ class WorldSpec:
         default_factory=lambda: MappingProxyType({})
     )
     migrations_applied: tuple[str, ...] = field(default_factory=_default_applied)
+    containers: tuple[Container, ...] | None = None
+    nodes: tuple[Node, ...] | None = None
+    volumes: tuple[Volume, ...] | None = None
+
+    def infrastructure(self) -> tuple[tuple[Container, ...], tuple[Node, ...],
+                                      tuple[Volume, ...]]:
+        """Containers, nodes and volumes: the cluster's, or :func:`default_infrastructure`."""
+        default = default_infrastructure(self.pods)
+        return (default[0] if self.containers is None else self.containers,
+                default[1] if self.nodes is None else self.nodes,
+                default[2] if self.volumes is None else self.volumes)
 
     def info(self, version: str) -> ReleaseInfo:
         """The flags of release ``version`` (defaults when it has none)."""
@@ -112,7 +175,35 @@ class WorldSpec:
                 for version, e in self.releases.items()
             },
             "migrations_applied": list(self.migrations_applied),
+            **({} if self.containers is None else
+               {"containers": [asdict(c) for c in self.containers]}),
+            **({} if self.nodes is None else {"nodes": [asdict(n) for n in self.nodes]}),
+            **({} if self.volumes is None else {"volumes": [asdict(v) for v in self.volumes]}),
         }
+
+
+def default_infrastructure(pods: tuple[Pod, ...]) -> tuple[tuple[Container, ...],
+                                                          tuple[Node, ...], tuple[Volume, ...]]:
+    """Without a cluster: one container per serving pod on the nodes in turn, the catalogue's
+    nodes, each service's PVC on the node of its first pod."""
+    nodes = tuple(Node(n, catalog.NODE_IPS[n], catalog.NODE_CPU, float(catalog.NODE_MEMORY))
+                  for n in catalog.NODES)
+    containers = []
+    for i, pod in enumerate(pods):
+        uid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"noa-sandbox/pod/{pod.name}"))
+        containers.append(Container(
+            namespace="noa", pod=pod.name, uid=uid, node=catalog.NODES[i % len(catalog.NODES)],
+            name=pod.service, image=f"registry.noa.example/noa-server:{pod.version}",
+            id="containerd://" + uuid.uuid5(uuid.NAMESPACE_URL, uid).hex * 2,
+            service=pod.service, serving=True, cpu_request=catalog.CPU_REQUEST[pod.service],
+            cpu_limit=catalog.CPU_LIMIT[pod.service],
+            memory_request=float(catalog.MEMORY_REQUEST[pod.service]),
+            memory_limit=float(catalog.MEMORY_LIMIT[pod.service])))
+    volumes = []
+    for service, (claim, _, size) in catalog.VOLUMES.items():
+        node = next((c.node for c in containers if c.service == service), catalog.NODES[0])
+        volumes.append(Volume("noa", claim, float(size), node))
+    return tuple(containers), nodes, tuple(volumes)
 
 
 def utc_text(timestamp: float) -> str:
@@ -151,7 +242,39 @@ def parse_spec(raw: Any, *, now: float | None = None) -> WorldSpec:
         releases=MappingProxyType({**base.releases, **_releases(raw.get("releases"))}),
         release_info=MappingProxyType(_release_info(raw.get("releases"))),
         migrations_applied=base.migrations_applied if applied is None else tuple(applied),
+        containers=_records(raw, "containers", Container),
+        nodes=_records(raw, "nodes", Node),
+        volumes=_records(raw, "volumes", Volume),
     )
+
+
+_R = TypeVar("_R", Container, Node, Volume)
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {"str": str, "bool": bool,
+                                                    "float": (int, float)}
+
+
+def _records(raw: dict[str, Any], key: str, cls: type[_R]) -> tuple[_R, ...] | None:
+    """``raw[key]`` as a tuple of ``cls`` (``None`` when absent).
+
+    Raises:
+        ValueError: not a list of objects with exactly the fields of ``cls`` (right types).
+    """
+    items = raw.get(key)
+    if items is None:
+        return None
+    if not isinstance(items, list):
+        raise ValueError(f"{key!r} must be a list of objects")
+    out = []
+    kinds = {f.name: f.type for f in fields(cls)}
+    for item in items:
+        if not isinstance(item, dict) or set(item) != set(kinds):
+            raise ValueError(f"each of {key!r} needs exactly the fields {sorted(kinds)}")
+        for name, value in item.items():
+            want: type | tuple[type, ...] = _FIELD_TYPES[str(kinds[name])]
+            if not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
+                raise ValueError(f"{key}: {name} must be a {kinds[name]}, got {value!r}")
+        out.append(cls(**item))
+    return tuple(out)
 
 
 def _number(raw: dict[str, Any], key: str, default: float) -> float:
@@ -294,7 +417,11 @@ def update_spec(
 
 
 __all__ = [
+    "Container",
+    "Node",
     "ReleaseInfo",
+    "Volume",
+    "default_infrastructure",
     "WorldSpec",
     "default_spec",
     "lock_path",

@@ -3,8 +3,10 @@
 :meth:`World.step` advances the world by ``dt`` seconds at wall time ``now`` (counters grow by
 rate × dt, gauges are set), following :mod:`.model` and the :class:`~.spec.WorldSpec`.
 :meth:`World.snapshot` hands the exporter a consistent copy. Scenario dynamics that unfold over
-time (a memory leak and its OOM kills, a disk filling, a queue growing) are functions of the time
-since the scenario started.
+time (a memory leak and its OOM kills, a volume filling, a queue growing) are functions of the time
+since the scenario started. The cluster underneath (containers, nodes, volumes as cAdvisor, the
+kubelets and node-exporter report them) lives in :attr:`World.infra` (:mod:`.infra`);
+:meth:`World.exporter_families` renders one node's endpoint.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from noa_sandbox.simulator import catalog, model
+from prometheus_client.core import Metric
+
+from noa_sandbox.simulator import catalog, exporters, model
 from noa_sandbox.simulator.cache import Counts, model_counts, whole
 from noa_sandbox.simulator.catalog import Pod
+from noa_sandbox.simulator.infra import Infra
 from noa_sandbox.simulator.scenarios import SCENARIOS, Effects
 from noa_sandbox.simulator.spec import WorldSpec
 
@@ -26,7 +31,6 @@ Labels = tuple[str, ...]
 OOM_CYCLE_S = 20.0
 """A leaking pod is OOM-killed every this many seconds (the first kill ~8 s after the switch)."""
 _OOM_PHASE_S = 12.0
-DISK_FILL_PER_S = 0.006
 BACKLOG_START = 1100.0
 BACKLOG_PER_S = 45.0
 BACKLOG_MAX = 20_000.0
@@ -84,6 +88,7 @@ class World:
         self._values: dict[str, dict[Labels, float]] = {}
         self._hist: dict[str, dict[Labels, Histogram]] = {}
         self._oom_kills_seen = 0
+        self.infra = Infra(self._rng)
 
     # ------------------------------------------------------------------ public API
 
@@ -102,6 +107,13 @@ class World:
             for pod in self.spec.pods:
                 self._step_pod(pod, now, dt, max(level, 0.01))
             self._step_shared(now, dt, max(level, 0.01))
+            self._step_infra(now, dt, max(level, 0.01))
+
+    def exporter_families(self, endpoint: str, node: str, now: float) -> list[Metric] | None:
+        """One node's families of ``endpoint`` (``cadvisor``, ``kubelet``, ``node-exporter``);
+        ``None`` for an unknown node or endpoint."""
+        with self._lock:
+            return exporters.render(self.infra, endpoint, node, now)
 
     def snapshot(self) -> Snapshot:
         """A consistent copy of every series."""
@@ -196,39 +208,22 @@ class World:
                 in_use = min(size - 1, max(0.0, round(in_use + self._rng.gauss(0.0, 0.8))))
             self._set("noa_db_pool_connections_in_use", key, in_use)
             self._set("noa_db_pool_connections_max", key, size)
-        cpu = model.cpu_ratio(pod.service, level, effects) + self._rng.gauss(0.0, 0.015)
-        limit = float(catalog.MEMORY_LIMIT[pod.service])
-        memory = model.memory_share(pod.service, level) + self._rng.gauss(0.0, 0.004)
-        for reason in ("OOMKilled", "Error"):
-            self._add("noa_pod_restarts_total", (*key, reason), 0.0)
-        if catalog.resolve_pod(effects.oom_pod, self.spec.pods) == pod.name:
-            memory, cpu = self._oom(pod, now), cpu + 0.2
-        self._set("noa_pod_cpu_usage_ratio", key, round(min(max(cpu, 0.01), 0.99), 4))
-        self._set("noa_pod_memory_usage_bytes", key, float(round(memory * limit)))
-        self._set("noa_pod_memory_limit_bytes", key, limit)
-        capacity = float(catalog.DISK_CAPACITY[pod.service])
-        index = [p.name for p in self.spec.pods].index(pod.name)
-        used = model.disk_share(now, self.spec.epoch, index % 5)
-        if catalog.resolve_pod(effects.disk_filling_pod, self.spec.pods) == pod.name:
-            used = min(0.995, max(used, 0.86) + DISK_FILL_PER_S * self._elapsed(now))
-        self._set(
-            "noa_disk_used_bytes", (pod.name, catalog.DISK_MOUNT), float(round(used * capacity))
-        )
-        self._set("noa_disk_capacity_bytes", (pod.name, catalog.DISK_MOUNT), capacity)
 
-    def _oom(self, pod: Pod, now: float) -> float:
-        """Memory share of a leaking pod; counts an OOM kill at the end of each cycle."""
-        position = self._elapsed(now) + _OOM_PHASE_S
-        kills = oom_kills(self._elapsed(now))
-        if kills > self._oom_kills_seen:
-            self._add(
-                "noa_pod_restarts_total",
-                (pod.service, pod.name, "OOMKilled"),
-                float(kills - self._oom_kills_seen),
-            )
-            self._oom_kills_seen = kills
-        phase = position % OOM_CYCLE_S
-        return 0.86 + 0.125 * min(phase / 10.0, 1.0)
+    def _step_infra(self, now: float, dt: float, level: float) -> None:
+        """The containers, nodes and volumes; the leaking pod's memory and its OOM kills."""
+        effects = SCENARIOS[self.spec.scenario].effects
+        oom_pod = catalog.resolve_pod(effects.oom_pod, self.spec.pods)
+        memory = None
+        new_kills = 0
+        if oom_pod is not None:
+            elapsed = self._elapsed(now)
+            kills = oom_kills(elapsed)
+            new_kills = max(0, kills - self._oom_kills_seen)
+            self._oom_kills_seen = max(kills, self._oom_kills_seen)
+            phase = (elapsed + _OOM_PHASE_S) % OOM_CYCLE_S
+            memory = 0.86 + 0.125 * min(phase / 10.0, 1.0)
+        self.infra.step(self.spec, now, dt, level, oom_pod=oom_pod, oom_memory=memory,
+                        new_oom_kills=new_kills, effects=effects)
 
     # ------------------------------------------------------------------ shared services
 
@@ -280,12 +275,6 @@ class World:
 _POD_LABEL_INDEX = {
     "noa_db_pool_connections_in_use": 1,
     "noa_db_pool_connections_max": 1,
-    "noa_pod_cpu_usage_ratio": 1,
-    "noa_pod_memory_usage_bytes": 1,
-    "noa_pod_memory_limit_bytes": 1,
-    "noa_pod_restarts_total": 1,
-    "noa_disk_used_bytes": 0,
-    "noa_disk_capacity_bytes": 0,
 }
 
 __all__ = ["Histogram", "Snapshot", "World", "oom_kills"]
