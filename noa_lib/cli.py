@@ -9,13 +9,17 @@ without it, ``noa sandbox`` says in one line how to install it.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from noa_lib.errors import ClientError, ConfigError, NoaError, ParameterError
+
+if TYPE_CHECKING:
+    from noa_lib.records.redaction import Redactor
 
 RUN_EPILOG = """\
 exit codes:
@@ -30,8 +34,16 @@ whatever its outcome. Secrets are never parameters: they come from the target's 
 
 
 def say(message: str) -> None:
-    """Tell the user ``message`` on stderr, prefixed ``noa:`` (for plugins too)."""
-    print(f"noa: {message}", file=sys.stderr, flush=True)
+    """Tell the user ``message`` on stderr, prefixed ``noa:`` (for plugins too), secrets masked
+    (an error can quote a value the user or a backend gave)."""
+    print(f"noa: {_redactor().text(message)}", file=sys.stderr, flush=True)
+
+
+@functools.cache
+def _redactor() -> Redactor:
+    from noa_lib.records.redaction import default_redactor
+
+    return default_redactor()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -341,6 +353,7 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
     from noa_lib.config import SecretRef, load_config
     from noa_lib.records.alert_dispatch import DispatchSettings
     from noa_lib.records.alerts_server import ServerSettings, serve
+    from noa_lib.records.redaction import RedactingFilter, Redactor, known_secrets
 
     if args.max_concurrent < 1 or args.max_queue < 0:
         raise ParameterError("--max-concurrent must be >= 1 and --max-queue >= 0")
@@ -360,6 +373,9 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
         cell_timeout=args.cell_timeout,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s noa-alerts %(message)s")
+    masking = RedactingFilter(Redactor([*known_secrets(config), *([secret] if secret else [])]))
+    for handler in logging.getLogger().handlers:  # alert labels, errors: anything can carry one
+        handler.addFilter(masking)
     server = serve(ServerSettings(args.host, args.port, secret, dispatch=dispatch))
     auth = "bearer token required" if secret else "no authentication"
     say(f"receiving Alertmanager webhooks on {server.url}/alerts ({auth}); "

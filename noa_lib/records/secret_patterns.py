@@ -219,7 +219,7 @@ def rules() -> tuple[Rule, ...]:
             r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}[\s,;:|\"'=]{1,6}([A-Za-z0-9/+]{40})"
             r"(?![A-Za-z0-9/+])"), group=1, trigger=("akia", "asia", "abia", "acca")),
         # scheme://user:password@host
-        Rule("url-password", re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]+:([^\s@/]+)@"),
+        Rule("url-password", re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:([^\s@/]+)@"),
              group=1, trigger=("://",)),
         # Authorization: Bearer x / Basic x / token x / x, X-Api-Key: x
         Rule("auth-header", re.compile(
