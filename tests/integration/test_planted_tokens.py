@@ -158,7 +158,8 @@ def test_tokens_in_a_long_query_are_masked_in_database_health(sandbox_target, en
     finally:
         _cancel(sandbox_target, marker)
         thread.join(10)
-    assert not _leaks(tokens, _artefacts(tmp_path / "reports", [proc]))
+    leaked = _leaks(tokens, _artefacts(tmp_path / "reports", [proc]))
+    assert not leaked, leaked
     assert "Hunter2Hunter2" not in record
     # the evidence stays: the query is shown, with its secrets masked
     assert marker in record and "pg_sleep(60)" in record
@@ -206,7 +207,8 @@ def test_tokens_in_the_servers_environment_are_masked_in_its_logs(sandbox_target
         restored.spec.template.spec.containers[0].env = original
         apps.replace_namespaced_deployment("api", "noa", restored)
         _wait_pods(kube, lambda p: "NOA_SLACK_BOT_TOKEN" not in _env_names(p))
-    assert not _leaks(tokens, _artefacts(tmp_path / "reports", [proc]))
+    leaked = _leaks(tokens, _artefacts(tmp_path / "reports", [proc]))
+    assert not leaked, leaked
     # the log pattern and its example stay, with the tokens masked
     assert "effective configuration" in record and "NOA_LOG_FORMAT=json" in record
     assert f"NOA_SLACK_BOT_TOKEN={MASK}" in record
@@ -241,7 +243,8 @@ def test_tokens_in_a_configmap_are_masked_in_the_rollback_plan(sandbox_target, k
         core.replace_namespaced_config_map("noa-config", "noa", {
             "metadata": {"name": "noa-config"}, "data": original})
         core.delete_namespaced_config_map(history, "noa")
-    assert not _leaks(tokens, _artefacts(tmp_path / "reports", [proc]))
+    leaked = _leaks(tokens, _artefacts(tmp_path / "reports", [proc]))
+    assert not leaked, leaked
     # the plan still names each changed key, its values masked
     for key in planted:
         assert f"data.{key}" in record

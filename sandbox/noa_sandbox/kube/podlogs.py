@@ -136,12 +136,19 @@ def effective_config(pod: Obj, container: str) -> list[str]:
             if "value" in env:
                 out.append(f"{env['name']}={env['value']}")
             elif "valueFrom" in env:
-                ref = env["valueFrom"]
-                source = next(iter(ref), "ref")
-                key = ref[source].get("key", "") if isinstance(ref[source], dict) else ""
-                name = ref[source].get("name", "") if isinstance(ref[source], dict) else ""
-                out.append(f"{env['name']}=<{source} {name}/{key}>".replace(" /", " "))
+                out.append(f"{env['name']}=<{_reference(env['valueFrom'])}>")
     return out
+
+
+def _reference(ref: Obj) -> str:
+    """``secretKeyRef noa-db-credentials/password``, ``fieldRef metadata.name``, …"""
+    source, spec = next(iter(ref.items()), ("ref", {}))
+    if not isinstance(spec, dict):
+        return str(source)
+    if "name" in spec and "key" in spec:
+        return f"{source} {spec['name']}/{spec['key']}"
+    detail = spec.get("fieldPath") or spec.get("resource") or spec.get("name") or ""
+    return f"{source} {detail}".strip()
 
 
 def _effects_at(spec: WorldSpec, pod: Pod, t: float) -> Effects:
