@@ -256,3 +256,20 @@ def test_cli_messages_are_masked(capsys):
     cli.say(f"error: parameter 'x' got {token}")
     err = capsys.readouterr().err
     assert token not in err and MASK in err
+
+
+def test_alert_receiver_and_dispatcher_logs_are_masked(caplog):
+    from noa_lib.records import alert_dispatch, alerts_server
+
+    shared = f"shared-secret-{_r(12)}"
+    server = alerts_server.serve(alerts_server.ServerSettings(port=0, shared_secret=shared))
+    server.start()
+    token = TOKENS["gitlab"]()
+    try:
+        with caplog.at_level(logging.INFO):
+            alert_dispatch.log.warning("alert %s names runbook %s", token, shared)
+            alerts_server.log.info("webhook refused: %s", f"Authorization: Bearer {shared}")
+    finally:
+        server.stop(timeout=5)
+    assert token not in caplog.text and shared not in caplog.text
+    assert caplog.text.count(MASK) >= 3 and "names runbook" in caplog.text
