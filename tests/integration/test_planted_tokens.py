@@ -3,9 +3,9 @@
 Against the project sandbox, tokens of real formats (generated here) are planted where an
 application carries them: (a) the text of a long-running query in PostgreSQL (a real session),
 (b) NOA Server's environment in the ``api`` Deployment, which it logs as its effective
-configuration at start-up, and (c) the ``noa-config`` ConfigMap. The runbooks that display each
-(``database_health``, ``log_investigation``, ``rollback`` of the configuration, as a dry run) run
-through the ``noa`` CLI; the records must keep the evidence around each token, with ``[REDACTED]``.
+configuration at start-up, and (c) the ``noa-config`` ConfigMap, and (d) an alert's labels. The runbooks that display each
+(``database_health``, ``log_investigation``, ``rollback`` of the configuration, as a dry run,
+``alert_response``) run through the ``noa`` CLI; the records must keep the evidence around each token, with ``[REDACTED]``.
 """
 
 from __future__ import annotations
@@ -249,3 +249,21 @@ def test_tokens_in_a_configmap_are_masked_in_the_rollback_plan(sandbox_target, k
     for key in planted:
         assert f"data.{key}" in record
     assert "stripe key" in record and MASK in record
+
+
+@pytest.mark.timeout(300)
+def test_tokens_in_alert_labels_are_masked_in_alert_response(sandbox_state, env, tmp_path,
+                                                             tokens):
+    labels = {"service": "api", "severity": "critical",
+              "slack_webhook": f"https://hooks.slack.com/services/T0{tokens['github'][4:12]}/"
+                               f"B0{tokens['github'][12:20]}/{tokens['stripe'][8:]}",
+              "note": f"rotated key {tokens['anthropic']}"}
+    params = tmp_path / "alert.yaml"  # as the receiver passes them: never on a command line
+    params.write_text(json.dumps({"alert_name": "HighErrorRate", "labels": json.dumps(labels)}))
+    proc = noa("run", "monitoring/alert_response", "--target", "sandbox", "-f", str(params),
+               env=env)
+    record = _record(proc)
+    hook = labels["slack_webhook"]
+    leaked = _leaks({**tokens, "slack_webhook": hook}, _artefacts(tmp_path / "reports", [proc]))
+    assert not leaked, leaked
+    assert "rotated key" in record and "HighErrorRate" in record and MASK in record
