@@ -3,9 +3,10 @@
 Against the project sandbox, tokens of real formats (generated here) are planted where an
 application carries them: (a) the text of a long-running query in PostgreSQL (a real session),
 (b) NOA Server's environment in the ``api`` Deployment, which it logs as its effective
-configuration at start-up, and (c) the ``noa-config`` ConfigMap, and (d) an alert's labels. The runbooks that display each
-(``database_health``, ``log_investigation``, ``rollback`` of the configuration, as a dry run,
-``alert_response``) run through the ``noa`` CLI; the records must keep the evidence around each token, with ``[REDACTED]``.
+configuration at start-up, (c) the ``noa-config`` ConfigMap and (d) an alert's labels. The
+runbooks that display each (``database_health``, ``log_investigation``, ``rollback`` of the
+configuration as a dry run, ``alert_response``) run through the ``noa`` CLI; the records must keep
+the evidence around each token, with ``[REDACTED]``.
 """
 
 from __future__ import annotations
