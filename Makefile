@@ -9,7 +9,7 @@ help:
 	@echo "make demo        run the main job: a runbook against the local sandbox, record in reports/"
 	@echo "make test        run the whole test suite (starts the sandbox; executes every notebook)"
 	@echo "make lint        ruff (library, tests, notebooks: check + format), mypy --strict, import contracts"
-	@echo "make bench       records-index benchmark (ratios against a baseline from the same run)"
+	@echo "make bench       records-index and redaction benchmarks (ratios against a baseline from the same run)"
 	@echo "make bench-all   also alert triage latency and 1 GB backup/restore (~15 min)"
 	@echo "make jupyter     JupyterLab on the notebooks, for stepping through a runbook"
 	@echo "make sandbox-down  stop the sandbox"
@@ -50,6 +50,7 @@ lint: bootstrap
 
 bench: bootstrap
 	$(PY) -m bench.bench_index --records 10000
+	$(PY) -m bench.bench_redaction --mb 8
 
 bench-all: bench sandbox-up
 	$(PY) -m bench.bench_alerts

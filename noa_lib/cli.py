@@ -348,6 +348,7 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
     from noa_lib.config import SecretRef, load_config
     from noa_lib.records.alert_dispatch import DispatchSettings
     from noa_lib.records.alerts_server import ServerSettings, serve
+    from noa_lib.records.redaction import RedactingFilter, Redactor, known_secrets
 
     if args.max_concurrent < 1 or args.max_queue < 0:
         raise ParameterError("--max-concurrent must be >= 1 and --max-queue >= 0")
@@ -367,6 +368,9 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
         cell_timeout=args.cell_timeout,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s noa-alerts %(message)s")
+    masking = RedactingFilter(Redactor([*known_secrets(config), *([secret] if secret else [])]))
+    for handler in logging.getLogger().handlers:  # alert labels, errors: anything can carry one
+        handler.addFilter(masking)
     server = serve(ServerSettings(args.host, args.port, secret, dispatch=dispatch))
     auth = "bearer token required" if secret else "no authentication"
     say(f"receiving Alertmanager webhooks on {server.url}/alerts ({auth}); "

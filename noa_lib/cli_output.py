@@ -3,13 +3,25 @@ the commands other distributions add)."""
 
 from __future__ import annotations
 
+import functools
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from noa_lib.records.redaction import Redactor
 
 
 def say(message: str) -> None:
-    """Tell the user ``message`` on stderr, prefixed ``noa:`` (for plugins too)."""
-    print(f"noa: {message}", file=sys.stderr, flush=True)
+    """Tell the user ``message`` on stderr, prefixed ``noa:`` (for plugins too), secrets masked
+    (an error can quote a value the user or a backend gave)."""
+    print(f"noa: {_redactor().text(message)}", file=sys.stderr, flush=True)
+
+
+@functools.cache
+def _redactor() -> Redactor:
+    from noa_lib.records.redaction import default_redactor
+
+    return default_redactor()
 
 
 def table(rows: list[dict[str, Any]], columns: list[str], widths: dict[str, int] | None = None

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from noa_lib.records import alert_dispatch
 from noa_lib.records.alert_dispatch import (
     Dispatcher,
     DispatchSettings,
@@ -35,6 +36,7 @@ from noa_lib.records.alert_dispatch import (
     parse_webhook,
 )
 from noa_lib.records.catalog import Catalog
+from noa_lib.records.redaction import RedactingFilter, Redactor, known_secrets
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,7 @@ class AlertsServer(ThreadingHTTPServer):
         self.settings = settings
         self.dispatcher = Dispatcher(settings.dispatch, run=run, catalog=catalog)
         self._secret = settings.shared_secret.encode() if settings.shared_secret else None
+        _mask_logs(settings.shared_secret)
         super().__init__((settings.host, settings.port), _Handler)
 
     @property
@@ -171,6 +174,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(413, {"error": f"body of {length} bytes exceeds {limit} bytes"})
             return None
         return self.rfile.read(length)
+
+
+def _mask_logs(shared_secret: str | None) -> None:
+    """Mask secrets (the shared one, secret-named environment variables, secret-looking text) in
+    everything the receiver and its dispatcher log: alert labels, request lines, errors."""
+    known = [*known_secrets(None), *([shared_secret] if shared_secret else [])]
+    masking = RedactingFilter(Redactor(known))
+    for logger in (log, logging.getLogger(alert_dispatch.__name__)):
+        for old in [f for f in logger.filters if isinstance(f, RedactingFilter)]:
+            logger.removeFilter(old)
+        logger.addFilter(masking)
 
 
 def serve(

@@ -2,19 +2,27 @@
 
 Two nets: every *known* secret value (resolved from the configured targets' secret references and
 from secret-named environment variables) is replaced wherever it appears, including URL-encoded;
-and *secret-looking* text (passwords in DSNs, ``password=…``, AWS keys, bearer tokens, private keys)
-is replaced by pattern even when nobody told us it was secret.
+and *secret-looking* text is replaced by the detectors of :mod:`noa_lib.records.secret_patterns`
+(detect-secrets' plugins plus our own rules: AI-provider keys, Slack/GitHub/GitLab tokens, JWTs,
+private keys, cloud keys, URL passwords, high-entropy values next to secret-like names) even when
+nobody told us it was secret. Checksums, digests, ids, LSNs and PromQL are evidence and stay.
+
+Every path that writes (record cells, metadata, HTML, index, progress lines, CLI messages, the
+alert receiver's log) goes through one :class:`Redactor`; :func:`default_redactor` is the one
+for text that has no configuration at hand, :class:`RedactingFilter` the one for ``logging``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus
 
 from noa_lib.config import Config
+from noa_lib.records.secret_patterns import Span, rules
 
 MASK = "[REDACTED]"
 _MIN_SECRET_LEN = 4
@@ -22,30 +30,8 @@ _SECRET_ENV_NAME = re.compile(
     r"(PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE_KEY|ACCESS_KEY|API_KEY|_PWD$)", re.I
 )
 _IMAGE_PREFIX = "image/"
-
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # scheme://user:password@host
-    (re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]+:)([^\s@/]+)(@)"), rf"\1{MASK}\3"),
-    # libpq key=value DSN and generic password=/secret=/token= assignments
-    (
-        re.compile(
-            r"(?i)(\b(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|"
-            r"secret[_-]?access[_-]?key|aws_secret_access_key|pgpassword)\b"
-            r"[\"']?\s*[:=]\s*[\"']?)([^\s\"',;&}]+)"
-        ),
-        rf"\1{MASK}",
-    ),
-    # AWS access key ids
-    (re.compile(r"\b(?:AKIA|ASIA|AROA|AIDA)[0-9A-Z]{16}\b"), MASK),
-    # Authorization headers / bearer tokens
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9\-._~+/]{8,}=*"), rf"\1 {MASK}"),
-    # PEM private keys
-    (
-        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
-        MASK,
-    ),
-)
-
+# joins the strings of one record for a single scan: no detector's span crosses a NUL
+_SEPARATOR = "\n\x00\n"
 
 class Redactor:
     """Replaces known secret values and secret-looking strings in text and JSON-like data."""
@@ -64,28 +50,73 @@ class Redactor:
 
     def text(self, value: str) -> str:
         """``value`` with every secret masked."""
+        spans: list[Span] = []
         if self._known_re is not None:
-            value = self._known_re.sub(MASK, value)
-        for pattern, replacement in _PATTERNS:
-            value = pattern.sub(replacement, value)
-        return value
+            spans.extend(m.span() for m in self._known_re.finditer(value))
+        low: str | None = value.lower()
+        if low is not None and len(low) != len(value):  # a character that lower-cases to two
+            low = None
+        for rule in rules():
+            spans.extend(rule.spans(value, low))
+        if not spans:
+            return value
+        spans.sort()
+        parts: list[str] = []
+        done = 0
+        for start, end in spans:
+            if start > done or not parts:  # a new masked run (overlapping ones merge)
+                parts += [value[done:start], MASK]
+            done = max(done, end)
+        parts.append(value[done:])
+        return "".join(parts)
+
+    def texts(self, values: list[str]) -> list[str]:
+        """``values`` each masked, scanned as one text (a record holds thousands of short strings:
+        one scan costs far less than one per string)."""
+        if len(values) < 2:
+            return [self.text(v) for v in values]
+        joined = self.text(_SEPARATOR.join(values))
+        parts = joined.split(_SEPARATOR)
+        if len(parts) != len(values):  # a value held the separator: mask one by one
+            return [self.text(v) for v in values]
+        return parts
 
     def data(self, value: Any) -> Any:
         """A deep copy of JSON-like ``value`` with every string masked (image payloads kept)."""
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, Mapping):
-            return {
-                k: (v if isinstance(k, str) and k.startswith(_IMAGE_PREFIX) else self.data(v))
-                for k, v in value.items()
-            }
-        if isinstance(value, list | tuple):
-            return [self.data(v) for v in value]
-        return value
+        found: list[str] = []
+        _strings(value, found)
+        return _rebuild(value, iter(self.texts(found)))
 
     def leaks(self, text: str) -> list[str]:
         """Known secrets still present in ``text`` (for tests and self-checks)."""
         return [s for s in self._known if s in text]
+
+
+def _strings(value: Any, into: list[str]) -> None:
+    """Append every string of JSON-like ``value`` to ``into``, in :func:`_rebuild`'s order."""
+    if isinstance(value, str):
+        into.append(value)
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            if not (isinstance(k, str) and k.startswith(_IMAGE_PREFIX)):
+                _strings(v, into)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _strings(v, into)
+
+
+def _rebuild(value: Any, masked: Iterator[str]) -> Any:
+    """A copy of ``value`` whose strings are taken from ``masked`` in :func:`_strings`' order."""
+    if isinstance(value, str):
+        return next(masked)
+    if isinstance(value, Mapping):
+        return {
+            k: (v if isinstance(k, str) and k.startswith(_IMAGE_PREFIX) else _rebuild(v, masked))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_rebuild(v, masked) for v in value]
+    return value
 
 
 def known_secrets(config: Config | None, environ: Mapping[str, str] | None = None) -> list[str]:
@@ -102,4 +133,31 @@ def known_secrets(config: Config | None, environ: Mapping[str, str] | None = Non
     return values
 
 
-__all__ = ["MASK", "Redactor", "known_secrets"]
+def default_redactor() -> Redactor:
+    """A redactor for text without a configuration at hand (CLI messages, logs): the patterns and
+    the secret-named environment variables."""
+    return Redactor(known_secrets(None))
+
+
+class RedactingFilter(logging.Filter):
+    """A ``logging`` filter that masks each record's message and traceback with ``redactor``."""
+
+    def __init__(self, redactor: Redactor):
+        super().__init__()
+        self._redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Replace the record's message (arguments merged) and exception text by masked ones;
+        always keeps the record."""
+        record.msg = self._redactor.text(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            record.exc_text = self._redactor.text(
+                logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        if record.stack_info:
+            record.stack_info = self._redactor.text(record.stack_info)
+        return True
+
+
+__all__ = ["MASK", "RedactingFilter", "Redactor", "default_redactor", "known_secrets"]

@@ -12,7 +12,8 @@ grows as time passes. A few request lines per second per pod; the share of ``err
 pod's modelled 5xx share (:func:`noa_sandbox.simulator.model.status_shares`), and their
 messages name the cause with varying numbers (ids, milliseconds) — a bad release's exception, the
 AI provider's 503s, an open circuit breaker, an exhausted ``QueuePool``, slow queries,
-``MemoryError``. A container's log starts with its start-up lines; ``previous`` gives the last
+``MemoryError``. A container's log starts with its start-up lines (the effective configuration
+among them: the container's environment as its spec sets it); ``previous`` gives the last
 terminated container's log, ending with its crash (a traceback, or the OOM kill).
 
 :func:`render` honours ``tailLines``, ``sinceSeconds``, ``sinceTime``, ``timestamps`` (an
@@ -123,6 +124,33 @@ def _window(pod: Obj, query: LogQuery, now: float) -> tuple[float, float, str | 
     return start, end + 0.999, str(run.get("reason") or "Error")
 
 
+def effective_config(pod: Obj, container: str) -> list[str]:
+    """``NAME=value`` for each environment variable of ``container`` in ``pod``'s spec, as NOA
+    Server logs them at start-up: literal values as they are (a value set in the Deployment shows
+    up in the log), references (``valueFrom``) as their source, never resolved."""
+    out: list[str] = []
+    for spec in pod.get("spec", {}).get("containers", []):
+        if spec.get("name") != container:
+            continue
+        for env in spec.get("env") or []:
+            if "value" in env:
+                out.append(f"{env['name']}={env['value']}")
+            elif "valueFrom" in env:
+                out.append(f"{env['name']}=<{_reference(env['valueFrom'])}>")
+    return out
+
+
+def _reference(ref: Obj) -> str:
+    """``secretKeyRef noa-db-credentials/password``, ``fieldRef metadata.name``, …"""
+    source, spec = next(iter(ref.items()), ("ref", {}))
+    if not isinstance(spec, dict):
+        return str(source)
+    if "name" in spec and "key" in spec:
+        return f"{source} {spec['name']}/{spec['key']}"
+    detail = spec.get("fieldPath") or spec.get("resource") or spec.get("name") or ""
+    return f"{source} {detail}".strip()
+
+
 def _effects_at(spec: WorldSpec, pod: Pod, t: float) -> Effects:
     release = spec.releases.get(pod.version)
     base = SCENARIOS[spec.scenario].effects if t >= spec.since else Effects()
@@ -176,6 +204,7 @@ class _Generator:
             SCENARIOS[spec.scenario].effects.oom_pod, spec.pods
         ) == self.sim_pod.name
         self.crash = spec.info(self.sim_pod.version).crash
+        self.config = effective_config(pod, container)
 
     def second(self, s: int) -> list[tuple[float, str]]:
         """The lines logged during second ``s`` (unix), in time order, within the window."""
@@ -210,6 +239,9 @@ class _Generator:
         t = self.start + 0.05
         version = self.sim_pod.version
         yield t, self._line(t, "info", f"Starting NOA Server {version} ({self.service})")
+        t += 0.02
+        if self.config:
+            yield t, self._line(t, "info", "effective configuration: " + " ".join(self.config))
         t += 0.1 + rng.random() * 0.1
         pool = catalog.POOL_MAX.get(self.service)
         if pool is not None:
