@@ -27,6 +27,8 @@ demo: sandbox-up
 	@echo "== running monitoring/connectivity_check and monitoring/database_health on the sandbox"
 	$(NOA) run monitoring/connectivity_check --target sandbox
 	$(NOA) run monitoring/database_health --target sandbox
+	@echo "== what the runbooks read in the sandbox's Prometheus (the series real exporters publish)"
+	$(NOA) metrics check --target sandbox
 	@echo "== deployment: the checklist for 2.15.0 (NO-GO until the human items are signed) and a canary dry run"
 	$(NOA) run deployment/pre_deployment_checklist --target sandbox -p image_tag 2.15.0
 	$(NOA) run deployment/canary --target sandbox -p image_tag 2.15.0
