@@ -10,18 +10,15 @@ receiver within seconds. An optional bearer-token file authenticates the webhook
 from __future__ import annotations
 
 import os
-import re
-import shutil
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import yaml
 
-from noa_lib.errors import ParameterError, PreconditionFailed
+from noa_lib.errors import ParameterError
 from noa_lib.files import atomic_write_text
-from noa_sandbox import processes
+from noa_sandbox import binaries, processes
+from noa_sandbox.binaries import Binary
 from noa_sandbox.layout import Layout
 
 BINARY = "prometheus-alertmanager"
@@ -31,31 +28,13 @@ RECEIVER = "noa-runbooks"
 INSTALL_HINT = "install with `apt-get install -y prometheus-alertmanager`"
 
 
-@dataclass(frozen=True)
-class Binary:
-    """The Alertmanager executable and its version (``0.25.0``)."""
-
-    path: Path
-    version: str
-
-
 def find_binary() -> Binary:
     """Locate ``prometheus-alertmanager`` (or ``alertmanager``) on ``PATH``.
 
     Raises:
         PreconditionFailed: not installed or does not run.
     """
-    path = shutil.which(BINARY) or shutil.which("alertmanager")
-    if path is None:
-        raise PreconditionFailed(f"Alertmanager (`{BINARY}`) not found; {INSTALL_HINT}")
-    try:
-        out = subprocess.run(  # noqa: S603
-            [path, "--version"], capture_output=True, text=True, timeout=15, check=True
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise PreconditionFailed(f"{path} does not run ({exc}); {INSTALL_HINT}") from None
-    match = re.search(r"version\s+(\d+\.\d+\.\d+)", out.stdout + out.stderr)
-    return Binary(Path(path), match.group(1) if match else "?")
+    return binaries.find((BINARY, "alertmanager"), what="Alertmanager", hint=INSTALL_HINT)
 
 
 def url(port: int) -> str:

@@ -10,11 +10,10 @@ and before the simulator (a Redis client) and Prometheus start.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from noa_lib.errors import PreconditionFailed
-from noa_sandbox import exporters, processes, redisserver
+from noa_sandbox import exporters, processes, redisserver, services
 from noa_sandbox.credentials import Credentials
 from noa_sandbox.layout import Layout
 from noa_sandbox.state import SandboxState, ServiceRecord, save_state
@@ -57,7 +56,7 @@ def start(
     Raises:
         PreconditionFailed / Unavailable / Timeout: a service could not be started.
     """
-    pg_port = _port(state.postgres)
+    pg_port = services.port_of(state.postgres)
     exporters.ensure_monitor_role(
         pg_port,
         superuser_password=creds.pg_superuser_password,
@@ -67,7 +66,7 @@ def start(
         state = _start_redis(layout, state, creds, say)
         started.append("redis")
         save_state(layout.state_file, state)
-    redisserver.write_endpoint(layout, _port(state.redis))
+    redisserver.write_endpoint(layout, services.port_of(state.redis))
     pg_exporter = exporters.find_binary(exporters.POSTGRES_BINARY)
     state = _ensure_exporter(
         layout, state, say, started,
@@ -85,7 +84,7 @@ def start(
         binary=redis_exporter,
         ports=REDIS_EXPORTER_PORTS,
         argv=lambda port: exporters.redis_command(redis_exporter, port),
-        env=exporters.redis_env(_port(state.redis), creds.redis_password),
+        env=exporters.redis_env(services.port_of(state.redis), creds.redis_password),
         restart="redis" in started,
     )
 
@@ -130,7 +129,7 @@ def _ensure_exporter(
 ) -> SandboxState:
     """(Re)start the exporter ``name`` unless it runs and ``restart`` is false."""
     rec: ServiceRecord = getattr(state, name)
-    if not restart and _alive(rec) and rec.port is not None and exporters.ready(rec.port):
+    if not restart and services.alive(rec) and rec.port is not None and exporters.ready(rec.port):
         return state
     if rec.pid is not None:
         processes.terminate_group(rec.pid, rec.pid_start)
@@ -158,19 +157,8 @@ def stop(
         The state with the stopped services' pids forgotten (a survivor's kept) and the names of
         survivors.
     """
-    survivors = []
-    for name in reversed(SERVICES):
-        if only is not None and name not in only:
-            continue
-        rec: ServiceRecord = getattr(state, name)
-        if _alive(rec) and rec.pid is not None:
-            say(f"stopping {name.replace('_', '-')}…")
-            processes.terminate_group(rec.pid, rec.pid_start)
-        if _alive(rec):
-            survivors.append(name)
-        else:
-            state = state.with_service(name, replace(rec, pid=None, pid_start=None, wanted=False))
-    return state, survivors
+    return services.stop(state, [n for n in reversed(SERVICES) if only is None or n in only],
+                         say)
 
 
 @dataclass(frozen=True)
@@ -205,21 +193,12 @@ def scrape_configs(state: SandboxState) -> list[dict[str, Any]]:
 
 def wanted(state: SandboxState) -> bool:
     """True when any of these services is wanted or alive (``down`` has something to do)."""
-    return any(getattr(state, n).wanted or _alive(getattr(state, n)) for n in SERVICES)
+    return any(getattr(state, n).wanted or services.alive(getattr(state, n)) for n in SERVICES)
 
 
 def _redis_running(rec: ServiceRecord, creds: Credentials) -> bool:
-    return _alive(rec) and rec.port is not None and redisserver.ping(rec.port, creds.redis_password)
-
-
-def _alive(rec: ServiceRecord) -> bool:
-    return rec.pid is not None and processes.is_alive(rec.pid, rec.pid_start)
-
-
-def _port(rec: ServiceRecord) -> int:
-    if rec.port is None:
-        raise PreconditionFailed("state.json lacks a port for a running service; run `down`")
-    return rec.port
+    return (services.alive(rec) and rec.port is not None
+            and redisserver.ping(rec.port, creds.redis_password))
 
 
 __all__ = [

@@ -15,15 +15,11 @@ as :data:`POSTGRES_JOB` and :data:`REDIS_JOB` with the ``instance`` a ServiceMon
 from __future__ import annotations
 
 import os
-import re
-import shutil
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from noa_lib.errors import PreconditionFailed
-from noa_sandbox import postgres, processes
+from noa_sandbox import binaries, postgres, processes
+from noa_sandbox.binaries import Binary
 from noa_sandbox.credentials import PG_MONITOR_PASSWORD
 from noa_sandbox.layout import Layout
 
@@ -48,32 +44,14 @@ INSTALL_HINT = (
 )
 
 
-@dataclass(frozen=True)
-class Binary:
-    """An exporter executable and its version (``0.11.1``)."""
-
-    path: Path
-    version: str
-
-
 def find_binary(name: str) -> Binary:
     """Locate ``name`` (:data:`POSTGRES_BINARY` or :data:`REDIS_BINARY`) on ``PATH``.
 
     Raises:
         PreconditionFailed: not installed or does not run.
     """
-    path = shutil.which(name)
-    if path is None:
-        raise PreconditionFailed(f"`{name}` not found; {INSTALL_HINT}")
-    try:
-        out = subprocess.run(  # noqa: S603
-            [path, "--version"], capture_output=True, text=True, timeout=15, check=False
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise PreconditionFailed(f"{path} does not run ({exc}); {INSTALL_HINT}") from None
-    text = out.stdout + out.stderr
-    match = re.search(r"(?:version|Exporter)\s+v?(\d+\.\d+\.\d+)", text)
-    return Binary(Path(path), match.group(1) if match else "?")
+    return binaries.find((name,), what=name, hint=INSTALL_HINT,
+                         version_re=r"(?:version|Exporter)\s+v?(\d+\.\d+\.\d+)")
 
 
 def url(port: int) -> str:

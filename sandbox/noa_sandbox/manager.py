@@ -22,6 +22,7 @@ from noa_sandbox import (
     processes,
     seaweed,
     seed,
+    services,
     target,
     walarchive,
 )
@@ -148,14 +149,15 @@ def down(state_dir: Path | None = None, *, progress: Progress | None = None) -> 
         s3 = state.s3
         pg = state.postgres
         kube = state.kubernetes
-        if not (s3.wanted or pg.wanted or _alive(s3) or _alive(pg) or monitoring.wanted(state)
-                or kube.wanted or _alive(kube) or datastores.wanted(state)):
+        if not (s3.wanted or pg.wanted or services.alive(s3) or services.alive(pg)
+                or monitoring.wanted(state) or kube.wanted or services.alive(kube)
+                or datastores.wanted(state)):
             say("sandbox is not running")
             return _observe(layout, state)
-        if _alive(kube) and kube.pid is not None:
+        if services.alive(kube) and kube.pid is not None:
             say("stopping the Kubernetes API…")
             processes.terminate_group(kube.pid, kube.pid_start)  # flushes its store on SIGTERM
-        kube_survivors = ["kubernetes"] if _alive(kube) else []
+        kube_survivors = ["kubernetes"] if services.alive(kube) else []
         if not kube_survivors:
             state = state.with_service(
                 "kubernetes", replace(kube, pid=None, pid_start=None, wanted=False)
@@ -164,15 +166,15 @@ def down(state_dir: Path | None = None, *, progress: Progress | None = None) -> 
         state, datastore_survivors = datastores.stop(state, say)
         monitoring_survivors += datastore_survivors
         # PostgreSQL first: its shutdown checkpoint archives the last WAL segment to S3
-        if _alive(pg):
+        if services.alive(pg):
             say("stopping PostgreSQL…")
             _stop_postgres(layout, pg)
-        if _alive(s3) and s3.pid is not None:
+        if services.alive(s3) and s3.pid is not None:
             say("stopping SeaweedFS…")
             processes.terminate_group(s3.pid, s3.pid_start)
         if s3.port is not None:
             seaweed.remove_stale_sockets(s3.port)
-        survivors = [name for name, rec in (("s3", s3), ("postgres", pg)) if _alive(rec)]
+        survivors = [name for name, rec in (("s3", s3), ("postgres", pg)) if services.alive(rec)]
         survivors += monitoring_survivors + kube_survivors
         # Forget the pids of what stopped; keep a survivor's so status and down still see it.
         state = replace(
@@ -192,18 +194,8 @@ def down(state_dir: Path | None = None, *, progress: Progress | None = None) -> 
         return _observe(layout, state)
 
 
-def _alive(record: ServiceRecord) -> bool:
-    return record.pid is not None and processes.is_alive(record.pid, record.pid_start)
-
-
 def _quiet(line: str) -> None:
     log.info("%s", line)
-
-
-def _port(record: ServiceRecord) -> int:
-    if record.port is None:
-        raise PreconditionFailed("state.json lacks a port for a running service; run `down`")
-    return record.port
 
 
 def _prepare(layout: Layout) -> Credentials:
@@ -240,16 +232,17 @@ def _start_all(
             if s3.pid is not None and s3.pid_start is not None:
                 # before PostgreSQL starts: its archive_command needs the bucket
                 seaweed.wait_ready(
-                    _port(s3), creds, s3.pid, s3.pid_start, layout.log("s3"), layout.s3_data
+                    services.port_of(s3), creds, s3.pid, s3.pid_start, layout.log("s3"),
+                    layout.s3_data,
                 )
-        base = _port(state.s3)
+        base = services.port_of(state.s3)
         seaweed.ensure_buckets(base, creds)
         say(f"S3 ready on {seaweed.endpoint_url(base)}")
         if current.service("postgres").state != "running":
             state = _start_postgres(layout, state, creds, say)
             started.append("postgres")
             save_state(layout.state_file, state)
-        pg_port = _port(state.postgres)
+        pg_port = services.port_of(state.postgres)
         if not load_data and not state.seeded:
             seed.seed(pg_port, creds, progress=say, with_data=False)  # role + empty database
         elif not state.seeded:
@@ -384,7 +377,7 @@ def _configure_archive(
     if not system_id.isdigit():
         raise PreconditionFailed(f"pg_controldata of {layout.pg_data} shows no system identifier")
     dest = walarchive.ArchiveDestination(
-        endpoint=seaweed.endpoint_url(_port(state.s3)),
+        endpoint=seaweed.endpoint_url(services.port_of(state.s3)),
         bucket=seaweed.BACKUP_BUCKET,
         region=seaweed.REGION,
         system_identifier=system_id,
@@ -409,7 +402,7 @@ def _reconcile_archiving(
     bins = pgserver.find_binaries()
     who = pgserver.run_as()
     _configure_archive(layout, bins, who, state, creds)
-    if postgres.write_config(bins, layout, who, _port(state.postgres)):
+    if postgres.write_config(bins, layout, who, services.port_of(state.postgres)):
         say("PostgreSQL settings changed (WAL archiving to S3); reloading them")
         postgres.reload(bins, layout, who)
 
@@ -524,12 +517,12 @@ def _publish(layout: Layout, state: SandboxState) -> None:
     kube = state.kubernetes
     target.publish(
         layout.target_file,
-        _port(state.postgres),
-        _port(state.s3),
+        services.port_of(state.postgres),
+        services.port_of(state.s3),
         prometheus_url=prometheus_url,
         alertmanager_url=alertmanager_url,
         kubernetes=None
-        if kube.port is None or not _alive(kube)
+        if kube.port is None or not services.alive(kube)
         else (layout.kubeconfig, kubernetes.url(kube.port)),
     )
 
@@ -542,7 +535,7 @@ def _observe_one(
     log_file: Path,
     secret_values: tuple[str, ...],
 ) -> ServiceStatus:
-    alive = _alive(record)
+    alive = services.alive(record)
     if not record.wanted and not alive:
         detail = "stopped" if record.version else "never started"
         return ServiceStatus(name=name, state="stopped", pid=None, endpoint=None, detail=detail)

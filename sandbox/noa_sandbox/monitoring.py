@@ -19,8 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from noa_lib.errors import PreconditionFailed
-from noa_sandbox import alertmanager, datastores, history, processes, prometheus
+from noa_sandbox import alertmanager, datastores, history, processes, prometheus, services
 from noa_sandbox.layout import Layout
 from noa_sandbox.simulator import service as simulator
 from noa_sandbox.simulator.spec import WorldSpec, default_spec, read_spec, update_spec
@@ -70,7 +69,7 @@ def options(state: SandboxState, *, with_alertmanager: bool | None, webhook: str
 
 def settled(state: SandboxState, opts: Options) -> bool:
     """True when the running services already match ``opts`` (Alertmanager on/off, webhook)."""
-    am_alive = _alive(state.alertmanager)
+    am_alive = services.alive(state.alertmanager)
     if opts.alertmanager != am_alive:
         return False
     return not opts.alertmanager or state.alert_webhook == opts.webhook
@@ -110,7 +109,7 @@ def begin(layout: Layout, state: SandboxState, say: Progress) -> Pending:
         PreconditionFailed: ``prometheus``/``promtool`` missing.
     """
     bins = prometheus.find_binaries()
-    if state.history is not None or _alive(state.prometheus):
+    if state.history is not None or services.alive(state.prometheus):
         return Pending(None, None)
     if os.environ.get(HISTORY_ENV, "1").strip() == "0":
         say(f"no history backfill ({HISTORY_ENV}=0)")
@@ -206,7 +205,7 @@ def _reconcile_alertmanager(
 ) -> SandboxState:
     rec = state.alertmanager
     if not opts.alertmanager:
-        if _alive(rec) and rec.pid is not None:
+        if services.alive(rec) and rec.pid is not None:
             say("stopping Alertmanager (not wanted)…")
             processes.terminate_group(rec.pid, rec.pid_start)
         state = replace(state, with_alertmanager=False)
@@ -220,7 +219,7 @@ def _reconcile_alertmanager(
     if _running(rec, alertmanager.ready):
         if changed:
             say(f"Alertmanager now routes alerts to {opts.webhook}")
-            alertmanager.reload(_port(rec))
+            alertmanager.reload(services.port_of(rec))
         return state
     if rec.pid is not None:
         processes.terminate_group(rec.pid, rec.pid_start)
@@ -251,7 +250,7 @@ def _start_or_reload_prometheus(
     rec = state.prometheus
     running = _running(rec, prometheus.ready)
     if running:
-        port = _port(rec)
+        port = services.port_of(rec)
     else:
         if rec.pid is not None:
             processes.terminate_group(rec.pid, rec.pid_start)
@@ -260,7 +259,7 @@ def _start_or_reload_prometheus(
         )
     am = state.alertmanager
     text = prometheus.render_config(
-        simulator_port=_port(state.simulator),
+        simulator_port=services.port_of(state.simulator),
         kube_metrics_port=state.kube_metrics_port,
         own_port=port,
         alertmanager_port=am.port if opts.alertmanager else None,
@@ -294,17 +293,7 @@ def stop(state: SandboxState, say: Progress) -> tuple[SandboxState, list[str]]:
     Returns:
         The state with their pids forgotten (a survivor's kept) and the names of survivors.
     """
-    survivors = []
-    for name in SERVICES:
-        rec: ServiceRecord = getattr(state, name)
-        if _alive(rec) and rec.pid is not None:
-            say(f"stopping {name}…")
-            processes.terminate_group(rec.pid, rec.pid_start)
-        if _alive(rec):
-            survivors.append(name)
-        else:
-            state = state.with_service(name, replace(rec, pid=None, pid_start=None, wanted=False))
-    return state, survivors
+    return services.stop(state, SERVICES, say)
 
 
 @dataclass(frozen=True)
@@ -337,7 +326,7 @@ def urls(state: SandboxState) -> tuple[str | None, str | None]:
     """The Prometheus URL and, when it runs, the Alertmanager URL to publish in the target."""
     prom, am = state.prometheus, state.alertmanager
     prom_url = None if prom.port is None else prometheus.url(prom.port)
-    am_url = alertmanager.url(am.port) if am.port is not None and _alive(am) else None
+    am_url = alertmanager.url(am.port) if am.port is not None and services.alive(am) else None
     return prom_url, am_url
 
 
@@ -353,21 +342,11 @@ def scenario_name(layout: Layout) -> str | None:
 
 def wanted(state: SandboxState) -> bool:
     """True when any of these services is wanted or alive (``down`` has something to do)."""
-    return any(getattr(state, n).wanted or _alive(getattr(state, n)) for n in SERVICES)
-
-
-def _alive(rec: ServiceRecord) -> bool:
-    return rec.pid is not None and processes.is_alive(rec.pid, rec.pid_start)
+    return any(getattr(state, n).wanted or services.alive(getattr(state, n)) for n in SERVICES)
 
 
 def _running(rec: ServiceRecord, ready: Callable[[int], bool]) -> bool:
-    return _alive(rec) and rec.port is not None and ready(rec.port)
-
-
-def _port(rec: ServiceRecord) -> int:
-    if rec.port is None:
-        raise PreconditionFailed("state.json lacks a port for a running service; run `down`")
-    return rec.port
+    return services.alive(rec) and rec.port is not None and ready(rec.port)
 
 
 __all__ = [

@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from noa_lib.errors import PreconditionFailed
 from noa_lib.files import atomic_write_text
-from noa_sandbox import processes
+from noa_sandbox import binaries, processes
 from noa_sandbox.kube.kubelet import NODE_IPS, NODES
 from noa_sandbox.layout import Layout
 
@@ -64,28 +62,9 @@ def find_binaries() -> Binaries:
     Raises:
         PreconditionFailed: either is missing or does not run.
     """
-    found = {}
-    for name in ("prometheus", "promtool"):
-        path = shutil.which(name) or (
-            f"/usr/bin/{name}" if os.access(f"/usr/bin/{name}", os.X_OK) else None
-        )
-        if path is None:
-            raise PreconditionFailed(f"`{name}` not found; {INSTALL_HINT}")
-        found[name] = Path(path)
-    try:
-        out = subprocess.run(  # noqa: S603
-            [str(found["prometheus"]), "--version"],
-            capture_output=True,
-            text=True,
-            timeout=15,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise PreconditionFailed(
-            f"{found['prometheus']} does not run ({exc}); {INSTALL_HINT}"
-        ) from None
-    match = re.search(r"version\s+(\d+\.\d+\.\d+)", out.stdout + out.stderr)
-    return Binaries(found["prometheus"], found["promtool"], match.group(1) if match else "?")
+    server = binaries.find(("prometheus",), what="Prometheus", hint=INSTALL_HINT)
+    promtool = binaries.locate(("promtool",), what="promtool", hint=INSTALL_HINT)
+    return Binaries(server.path, promtool, server.version)
 
 
 def url(port: int) -> str:

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import socket
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 from noa_lib.errors import PreconditionFailed
 from noa_lib.files import atomic_write_text
-from noa_sandbox import processes
+from noa_sandbox import binaries, processes
+from noa_sandbox.binaries import Binary
 from noa_sandbox.layout import Layout
 from noa_sandbox.simulator.catalog import REDIS_MAX_BYTES
 
@@ -30,31 +27,14 @@ MAXMEMORY_POLICY = "allkeys-lru"
 INSTALL_HINT = "install with `apt-get install -y redis-server` (or run scripts/bootstrap.sh)"
 
 
-@dataclass(frozen=True)
-class Binary:
-    """The ``redis-server`` executable and its version (``7.0.15``)."""
-
-    path: Path
-    version: str
-
-
 def find_binary() -> Binary:
     """Locate ``redis-server`` on ``PATH``.
 
     Raises:
         PreconditionFailed: not installed or does not run.
     """
-    path = shutil.which(BINARY)
-    if path is None:
-        raise PreconditionFailed(f"Redis (`{BINARY}`) not found; {INSTALL_HINT}")
-    try:
-        out = subprocess.run(  # noqa: S603
-            [path, "--version"], capture_output=True, text=True, timeout=15, check=True
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise PreconditionFailed(f"{path} does not run ({exc}); {INSTALL_HINT}") from None
-    match = re.search(r"v=(\d+\.\d+\.\d+)", out.stdout)
-    return Binary(Path(path), match.group(1) if match else "?")
+    return binaries.find((BINARY,), what="Redis", hint=INSTALL_HINT,
+                         version_re=r"v=(\d+\.\d+\.\d+)")
 
 
 def directory(layout: Layout) -> Path:
