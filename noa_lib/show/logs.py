@@ -32,7 +32,8 @@ def _time(value: object) -> str:
 
 
 def patterns_frame(result: LogInvestigation, top: int = 15) -> pd.DataFrame:
-    """The ``top`` patterns, most frequent first (columns :data:`PATTERN_COLUMNS`)."""
+    """The ``top`` patterns, most frequent first (columns :data:`PATTERN_COLUMNS`), indexed
+    ``#`` from 1 — the number :func:`log_timeline_chart` labels each pattern with."""
     import pandas as pd
 
     rows = [
@@ -48,7 +49,8 @@ def patterns_frame(result: LogInvestigation, top: int = 15) -> pd.DataFrame:
         }
         for g in result.groups[:top]
     ]
-    return pd.DataFrame(rows, columns=PATTERN_COLUMNS)
+    return pd.DataFrame(rows, columns=PATTERN_COLUMNS,
+                        index=pd.RangeIndex(1, len(rows) + 1, name="#"))
 
 
 def patterns_table(result: LogInvestigation, top: int = 15) -> Styler:
@@ -109,7 +111,11 @@ def log_timeline(result: LogInvestigation, top: int = 5, freq: str = "1min") -> 
 
 
 def log_timeline_chart(result: LogInvestigation, top: int = 5) -> Chart:
-    """Lines per minute of the ``top`` patterns (stacked areas) and the total, over the window."""
+    """Lines per minute of the ``top`` patterns (stacked areas) and the total, over the window.
+
+    Patterns are labelled by their number in :func:`patterns_frame` and their level, never by
+    their text: a chart is an image, which redaction cannot read, and log text can carry
+    secrets."""
     from matplotlib.figure import Figure
 
     frame = log_timeline(result, top=top)
@@ -126,8 +132,10 @@ def log_timeline_chart(result: LogInvestigation, top: int = 5) -> Chart:
                 va="center", transform=ax.transAxes, color="grey")
     else:
         if patterns:
+            levels = {g.pattern: g.level for g in result.groups}
             ax.stackplot(times, *(frame[c].to_numpy() for c in patterns),
-                         labels=[p[:60] for p in patterns], alpha=0.7)
+                         labels=[f"#{i} ({levels.get(p, '?')})"
+                                 for i, p in enumerate(patterns, start=1)], alpha=0.7)
         ax.plot(times, frame["total"].to_numpy(), color="black", linewidth=1.2,
                 label="all patterns")
         ax.legend(loc="upper left", fontsize=7)

@@ -131,7 +131,12 @@ def test_log_investigation_finds_the_error_patterns(kube_stack: KubeStack) -> No
     assert int(frame["total"].sum()) == len([x for x in logs.lines if x.time])
     assert list(patterns_frame(logs)["count"]) == sorted(patterns_frame(logs)["count"],
                                                         reverse=True)
-    assert log_timeline_chart(logs).png()[:4] == b"\x89PNG"
+    chart = log_timeline_chart(logs)
+    assert chart.png()[:4] == b"\x89PNG"
+    legend = [t.get_text() for t in chart.figure.axes[0].get_legend().get_texts()]
+    assert legend[0] == f"#1 ({logs.groups[0].level})" and legend[-1] == "all patterns"
+    assert not [t for t in legend for g in logs.groups if g.pattern[:12] in t]  # no log text
+    assert list(patterns_frame(logs).index[:2]) == [1, 2][:len(logs.groups)]
     word = logs.groups[0].pattern.split()[0]
     narrowed = investigate_logs(kube_stack.target, "api", window="15m", grep=word)
     assert narrowed.lines and all(word.lower() in x.message.lower() or word.lower()
