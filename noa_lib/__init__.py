@@ -98,6 +98,13 @@ _LAZY: dict[str, str] = {
     "show_rules": "noa_lib.show.monitoring",
     "show_alert_episodes": "noa_lib.show.monitoring",
     "show_active_alerts": "noa_lib.show.monitoring",
+    "show_long_queries": "noa_lib.show.database",
+    "show_bloat": "noa_lib.show.database",
+    "show_connections_by_state": "noa_lib.show.database",
+    "show_base_backups": "noa_lib.show.pitr",
+    "show_wal_timelines": "noa_lib.show.pitr",
+    "show_pitr_window": "noa_lib.show.pitr",
+    "show_row_counts": "noa_lib.show.pitr",
     # deployment: canary analysis, names
     "analysis_spec": "noa_lib.ops.deploy.analysis",
     "default_metrics": "noa_lib.ops.deploy.analysis",
@@ -256,6 +263,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.show.backups import backups_table, drill_table
     from noa_lib.show.charts import backup_history_chart
     from noa_lib.show.dashboards import dashboard_chart
+    from noa_lib.show.database import show_bloat, show_connections_by_state, show_long_queries
     from noa_lib.show.deploy_checks import checklist_table, show_deploy_evidence, verdict_banner
     from noa_lib.show.findings import findings_table
     from noa_lib.show.logs import log_timeline, log_timeline_chart, patterns_table, sources_frame
@@ -266,6 +274,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         show_scrape_targets,
     )
     from noa_lib.show.outcome import record_outcome
+    from noa_lib.show.pitr import (
+        show_base_backups,
+        show_pitr_window,
+        show_row_counts,
+        show_wal_timelines,
+    )
     from noa_lib.show.plans import show_applied, show_plan
     from noa_lib.show.retention import gaps_frame, retention_table
     from noa_lib.show.rollouts import (
