@@ -172,6 +172,8 @@ _LAZY: dict[str, str] = {
     "retention_table": "noa_lib.show.retention",
     "gaps_frame": "noa_lib.show.retention",
     "backup_history_chart": "noa_lib.show.charts",
+    "show_history_drills": "noa_lib.show.history",
+    "show_history_backups": "noa_lib.show.history",
     "backups_table": "noa_lib.show.backups",
     "drill_table": "noa_lib.show.backups",
 }
@@ -266,6 +268,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.show.database import show_bloat, show_connections_by_state, show_long_queries
     from noa_lib.show.deploy_checks import checklist_table, show_deploy_evidence, verdict_banner
     from noa_lib.show.findings import findings_table
+    from noa_lib.show.history import show_history_backups, show_history_drills
     from noa_lib.show.logs import log_timeline, log_timeline_chart, patterns_table, sources_frame
     from noa_lib.show.monitoring import (
         show_active_alerts,
