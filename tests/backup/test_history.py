@@ -166,3 +166,15 @@ def test_bad_window_names_the_parameter(index: RecordIndex) -> None:
     with pytest.raises(ParameterError, match="days must be 1 or more") as info:
         backup_history(index.root, days=0)
     assert info.value.name == "days"
+
+
+def test_tables_keep_every_recorded_figure() -> None:
+    runs = [RecordedRun("a", NOW - timedelta(days=1), "succeeded", "ok",
+                        {"restore_seconds": "12", "note": "first", "status": "clash"}),
+            RecordedRun("b", NOW, "succeeded", "ok", {"restore_seconds": None, "extra": 3})]
+    result = analyse_history(runs, [], now=NOW)
+    drills = show_history_drills(result)
+    assert list(drills.columns)[10:] == ["note", "figure_status", "extra"]
+    assert drills["restore_seconds"].tolist()[0] == 12.0 and drills["restore_seconds"].isna()[1]
+    assert drills.loc[0, "status"] == "succeeded" and drills.loc[0, "figure_status"] == "clash"
+    assert drills.loc[1, "extra"] == 3 and result.figures["latest_rto_seconds"] == 12.0
