@@ -76,7 +76,8 @@ class RecordedRun:
 
 
 def number(value: Any) -> float | None:
-    """``value`` as a finite-or-infinite float; ``None`` for missing, NaN and non-numbers."""
+    """``value`` as a float (numbers, numeric text, booleans); ``None`` for missing, NaN and
+    anything else."""
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, int | float):
