@@ -98,6 +98,13 @@ _LAZY: dict[str, str] = {
     "show_rules": "noa_lib.show.monitoring",
     "show_alert_episodes": "noa_lib.show.monitoring",
     "show_active_alerts": "noa_lib.show.monitoring",
+    "show_long_queries": "noa_lib.show.database",
+    "show_bloat": "noa_lib.show.database",
+    "show_connections_by_state": "noa_lib.show.database",
+    "show_base_backups": "noa_lib.show.pitr",
+    "show_wal_timelines": "noa_lib.show.pitr",
+    "show_pitr_window": "noa_lib.show.pitr",
+    "show_row_counts": "noa_lib.show.pitr",
     # deployment: canary analysis, names
     "analysis_spec": "noa_lib.ops.deploy.analysis",
     "default_metrics": "noa_lib.ops.deploy.analysis",
@@ -165,6 +172,8 @@ _LAZY: dict[str, str] = {
     "retention_table": "noa_lib.show.retention",
     "gaps_frame": "noa_lib.show.retention",
     "backup_history_chart": "noa_lib.show.charts",
+    "show_history_drills": "noa_lib.show.history",
+    "show_history_backups": "noa_lib.show.history",
     "backups_table": "noa_lib.show.backups",
     "drill_table": "noa_lib.show.backups",
 }
@@ -256,8 +265,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.show.backups import backups_table, drill_table
     from noa_lib.show.charts import backup_history_chart
     from noa_lib.show.dashboards import dashboard_chart
+    from noa_lib.show.database import show_bloat, show_connections_by_state, show_long_queries
     from noa_lib.show.deploy_checks import checklist_table, show_deploy_evidence, verdict_banner
     from noa_lib.show.findings import findings_table
+    from noa_lib.show.history import show_history_backups, show_history_drills
     from noa_lib.show.logs import log_timeline, log_timeline_chart, patterns_table, sources_frame
     from noa_lib.show.monitoring import (
         show_active_alerts,
@@ -266,6 +277,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         show_scrape_targets,
     )
     from noa_lib.show.outcome import record_outcome
+    from noa_lib.show.pitr import (
+        show_base_backups,
+        show_pitr_window,
+        show_row_counts,
+        show_wal_timelines,
+    )
     from noa_lib.show.plans import show_applied, show_plan
     from noa_lib.show.retention import gaps_frame, retention_table
     from noa_lib.show.rollouts import (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, LiteralString
 
 from noa_lib.config import Target
@@ -19,8 +20,6 @@ from noa_lib.ops import database_checks as checks
 from noa_lib.ops.findings import Finding, Status
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from noa_lib.clients.postgres import Connection
 
 Rows = list[dict[str, Any]]
@@ -30,21 +29,56 @@ BLOAT_COLUMNS = ["schema", "table", "live_tuples", "dead_tuples", "dead_pct", "l
 BY_STATE_COLUMNS = ["database", "state", "connections"]
 
 
+@dataclass(frozen=True)
+class LongQuery:
+    """A session running longer than the threshold (query text at most 200 characters)."""
+
+    pid: int | None
+    user: str | None
+    database: str | None
+    state: str | None
+    seconds: float | None
+    wait_event: str | None
+    query: str | None
+
+
+@dataclass(frozen=True)
+class TableBloat:
+    """A table among the top ones by dead-tuple ratio (``dead_pct`` in percent)."""
+
+    schema: str | None
+    table: str | None
+    live_tuples: int | None
+    dead_tuples: int | None
+    dead_pct: float | None
+    last_autovacuum: datetime | None
+
+
+@dataclass(frozen=True)
+class StateConnections:
+    """How many connections one database has in one state."""
+
+    database: str | None
+    state: str | None
+    connections: int | None
+
+
 @dataclass(frozen=True, eq=False)
 class DatabaseHealth:
     """What :func:`database_health` found.
 
-    ``long_queries`` (pid, user, database, state, seconds, wait_event, query ≤ 200 chars),
-    ``bloat`` (top tables by dead-tuple ratio) and ``connections_by_state`` are pandas
-    DataFrames ready to display; ``figures`` holds JSON-ready key numbers for the record
-    (``connections_pct``, ``cache_hit_pct``, ``longest_query_s``, ``worst_bloat_pct``,
-    ``max_replay_lag_s``, ``archive_failed_count``, ``database_bytes``…).
+    ``long_queries`` (:class:`LongQuery`), ``bloat`` (:class:`TableBloat`, top tables by
+    dead-tuple ratio) and ``connections_by_state`` (:class:`StateConnections`) are tuples of
+    typed rows, in the order PostgreSQL returned them (:mod:`noa_lib.show.database` builds the
+    tables); ``figures`` holds JSON-ready key numbers for the record (``connections_pct``,
+    ``cache_hit_pct``, ``longest_query_s``, ``worst_bloat_pct``, ``max_replay_lag_s``,
+    ``archive_failed_count``, ``database_bytes``…).
     """
 
     findings: list[Finding]
-    long_queries: pd.DataFrame
-    bloat: pd.DataFrame
-    connections_by_state: pd.DataFrame
+    long_queries: tuple[LongQuery, ...] = ()
+    bloat: tuple[TableBloat, ...] = ()
+    connections_by_state: tuple[StateConnections, ...] = ()
     figures: dict[str, float | int | str | None] = field(default_factory=dict)
 
 
@@ -145,19 +179,27 @@ def _result(
     tables: Mapping[str, Rows],
     figures: dict[str, float | int | str | None],
 ) -> DatabaseHealth:
-    import pandas as pd
-
-    def frame(name: str, columns: list[str]) -> pd.DataFrame:
-        rows = tables.get(name, [])
-        return pd.DataFrame([{c: row.get(c) for c in columns} for row in rows], columns=columns)
+    def rows(name: str, columns: list[str]) -> list[dict[str, Any]]:
+        return [{c: row.get(c) for c in columns} for row in tables.get(name, [])]
 
     return DatabaseHealth(
         findings=findings,
-        long_queries=frame("long_queries", LONG_QUERY_COLUMNS),
-        bloat=frame("bloat", BLOAT_COLUMNS),
-        connections_by_state=frame("connections_by_state", BY_STATE_COLUMNS),
+        long_queries=tuple(LongQuery(**r) for r in rows("long_queries", LONG_QUERY_COLUMNS)),
+        bloat=tuple(TableBloat(**r) for r in rows("bloat", BLOAT_COLUMNS)),
+        connections_by_state=tuple(
+            StateConnections(**r) for r in rows("connections_by_state", BY_STATE_COLUMNS)
+        ),
         figures=figures,
     )
 
 
-__all__ = ["DatabaseHealth", "database_health"]
+__all__ = [
+    "BLOAT_COLUMNS",
+    "BY_STATE_COLUMNS",
+    "LONG_QUERY_COLUMNS",
+    "DatabaseHealth",
+    "LongQuery",
+    "StateConnections",
+    "TableBloat",
+    "database_health",
+]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from noa_lib.config import load_config
 from noa_lib.errors import ParameterError
@@ -19,12 +18,10 @@ from noa_lib.ops.backup.history import (
     DRILL_RUNBOOK,
     HistoryResult,
     HistoryThresholds,
+    RecordedRun,
     analyse_history,
 )
 from noa_lib.records.index import RecordIndex
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 
 def backup_history(
@@ -59,12 +56,12 @@ def backup_history(
 
 
 def _runs(index: RecordIndex, runbook: str, since: datetime | None,
-          target: str | None) -> pd.DataFrame:
-    frame = index.figures(runbook, since=since)
-    if target is None or frame.empty:
-        return frame
+          target: str | None) -> list[RecordedRun]:
+    runs = [RecordedRun(*row) for row in index.figure_rows(runbook, since=since)]
+    if target is None or not runs:
+        return runs
     ids = {r.run_id for r in index.query(runbook=runbook, since=since, target=target, limit=None)}
-    return frame[frame["run_id"].isin(ids)].reset_index(drop=True)
+    return [r for r in runs if r.run_id in ids]
 
 
 __all__ = ["backup_history"]

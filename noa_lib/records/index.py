@@ -282,6 +282,26 @@ class RecordIndex:
         meta: dict[str, Any] = json.loads(rows[0][1])
         return meta
 
+    def figure_rows(
+        self, runbook: str, *, since: datetime | None = None
+    ) -> list[tuple[str, datetime, str | None, str | None, dict[str, Any]]]:
+        """Outcome figures of a runbook's records, oldest first (then by ``run_id``): one
+        ``(run_id, started_at (UTC), status, outcome_status, figures)`` per run."""
+        sql = "SELECT run_id, started_at, status, outcome_status, figures FROM records"
+        args: list[Any] = [runbook]
+        sql += " WHERE runbook = ?"
+        if since is not None:
+            sql += " AND started_at >= ?"
+            args.append(format_timestamp(since))
+        sql += " ORDER BY started_at, run_id"
+        if not self.root.is_dir():
+            return []
+        rows = self._read(lambda conn: conn.execute(sql, args).fetchall())
+        return [
+            (run, parse_timestamp(started), status, outcome_status, json.loads(figures_json))
+            for run, started, status, outcome_status, figures_json in rows
+        ]
+
     def figures(self, runbook: str, *, since: datetime | None = None) -> pd.DataFrame:
         """Outcome figures of a runbook's records as one DataFrame, oldest first (for trends).
 
@@ -292,32 +312,21 @@ class RecordIndex:
         import pandas as pd
 
         base = ["run_id", "started_at", "status", "outcome_status"]
-        sql = "SELECT run_id, started_at, status, outcome_status, figures FROM records"
-        args: list[Any] = [runbook]
-        sql += " WHERE runbook = ?"
-        if since is not None:
-            sql += " AND started_at >= ?"
-            args.append(format_timestamp(since))
-        sql += " ORDER BY started_at, run_id"
-        if not self.root.is_dir():
-            rows: list[Any] = []
-        else:
-            rows = self._read(lambda conn: conn.execute(sql, args).fetchall())
         names: dict[str, str] = {}  # figure name -> column, in first-seen order
         data: list[dict[str, Any]] = []
-        for run, started, status, outcome_status, figures_json in rows:
+        for run, started, status, outcome_status, figures in self.figure_rows(runbook, since=since):
             item: dict[str, Any] = {
                 "run_id": run,
                 "started_at": started,
                 "status": status,
                 "outcome_status": outcome_status,
             }
-            for name, value in json.loads(figures_json).items():
+            for name, value in figures.items():
                 column = names.setdefault(name, f"figure_{name}" if name in base else name)
                 item[column] = value
             data.append(item)
         frame = pd.DataFrame(data, columns=[*base, *names.values()])
-        frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True, format="ISO8601")
+        frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
         return frame
 
     # -- internals -------------------------------------------------------------------------------

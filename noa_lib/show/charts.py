@@ -102,7 +102,9 @@ def backup_history_chart(result: HistoryResult, *, rpo_hours: float | None = Non
     Sizes fall back to the drills' ``size_bytes`` when no ``full_backup`` run recorded one.
     ``rpo_hours`` draws the RPO bound.
     """
-    drills, backups = result.drills, result.backups
+    from noa_lib.show.history import show_history_backups, show_history_drills
+
+    drills, backups = show_history_drills(result), show_history_backups(result)
     sizes = backups if backups["size_bytes"].notna().any() else drills
     failed = (drills["status"] == "failed") | (drills["checks_failed"].fillna(0) > 0)
     panels = [

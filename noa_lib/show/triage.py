@@ -31,25 +31,17 @@ def show_triage_rollouts(result: TriageResult) -> pd.DataFrame:
 
 def show_triage_long_queries(result: TriageResult) -> pd.DataFrame:
     """The long-running queries triage read from PostgreSQL (the columns of
-    :func:`noa_lib.ops.database.database_health`); empty when it did not look there."""
-    import pandas as pd
+    :func:`noa_lib.show.database.show_long_queries`); empty when it did not look there."""
+    from noa_lib.show.database import show_long_queries
 
-    from noa_lib.ops.database import LONG_QUERY_COLUMNS
-
-    if result.database is None:
-        return pd.DataFrame(columns=LONG_QUERY_COLUMNS)
-    return result.database.long_queries
+    return show_long_queries(result.database)
 
 
 def show_triage_connections(result: TriageResult) -> pd.DataFrame:
     """Connections by database and state as triage read them; empty when it did not look."""
-    import pandas as pd
+    from noa_lib.show.database import show_connections_by_state
 
-    from noa_lib.ops.database import BY_STATE_COLUMNS
-
-    if result.database is None:
-        return pd.DataFrame(columns=BY_STATE_COLUMNS)
-    return result.database.connections_by_state
+    return show_connections_by_state(result.database)
 
 
 def next_runbooks_table(result: TriageResult) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Backup history from recorded drills: DataFrames, trend findings and the chart."""
+"""Backup history from recorded drills: typed runs, trend findings, the tables and the chart."""
 
 from __future__ import annotations
 
@@ -10,11 +10,17 @@ from typing import Any
 import pytest
 
 from noa_lib.errors import ParameterError
-from noa_lib.ops.backup.history import HistoryThresholds, analyse_history, fit_trend
+from noa_lib.ops.backup.history import (
+    HistoryThresholds,
+    RecordedRun,
+    analyse_history,
+    fit_trend,
+)
 from noa_lib.ops.findings import Status
 from noa_lib.records.backup_history import backup_history
 from noa_lib.records.index import RecordIndex
 from noa_lib.show.charts import Chart, backup_history_chart
+from noa_lib.show.history import show_history_backups, show_history_drills
 
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 
@@ -47,9 +53,13 @@ def index(tmp_path: Path) -> RecordIndex:
 
 def test_no_history_is_a_clear_warning(index: RecordIndex) -> None:
     result = backup_history(index.root, days=90, now=NOW)
-    assert result.empty and result.drills.empty
-    assert list(result.drills.columns[:4]) == ["run_id", "started_at", "status", "outcome_status"]
-    assert "restore_seconds" in result.drills.columns
+    assert result.empty and result.drills == ()
+    drills = show_history_drills(result)
+    assert drills.empty
+    assert list(drills.columns) == ["run_id", "started_at", "status", "outcome_status",
+                                    "backup_age_hours", "restore_seconds", "size_bytes",
+                                    "tables_checked", "rows_checked", "checks_failed"]
+    assert list(show_history_backups(result).columns)[4:] == ["size_bytes", "duration_s"]
     (finding,) = result.findings
     assert finding.status == Status.WARNING and "no drills recorded yet" in finding.message
     chart = backup_history_chart(result)
@@ -67,9 +77,17 @@ def test_steady_drills_are_ok_and_load_into_frames(index: RecordIndex) -> None:
            target="staging")
     result = backup_history(index.root, days=90, target="sandbox", now=NOW)
     assert len(result.drills) == 20 and len(result.backups) == 20
-    assert result.drills["started_at"].is_monotonic_increasing
-    assert str(result.drills["started_at"].dt.tz) == "UTC"
-    assert result.drills["restore_seconds"].between(60, 62).all()
+    starts = [r.started_at for r in result.drills]
+    assert starts == sorted(starts) and all(t.tzinfo is not None for t in starts)
+    drills = show_history_drills(result)
+    assert len(drills) == 20 and drills["started_at"].is_monotonic_increasing
+    assert str(drills["started_at"].dt.tz) == "UTC"
+    assert drills["restore_seconds"].between(60, 62).all()
+    assert list(drills["run_id"]) == [r.run_id for r in result.drills]
+    backups = show_history_backups(result)
+    assert list(backups.columns) == ["run_id", "started_at", "status", "outcome_status",
+                                     "size_bytes", "duration_s"]
+    assert backups["duration_s"].eq(30.0).all() and backups["size_bytes"].min() == 10**8 + 1
     statuses = {f.check: f.status for f in result.findings}
     assert statuses == {
         "history: drills recorded": Status.OK,
@@ -111,15 +129,10 @@ def test_growing_rto_size_high_rpo_and_failures_are_flagged(index: RecordIndex) 
 
 
 def test_newest_drill_failed_is_critical_and_stale_drills_are_noticed() -> None:
-    import pandas as pd
-
-    frame = pd.DataFrame({
-        "run_id": ["a", "b"],
-        "started_at": [NOW - timedelta(days=6), NOW - timedelta(days=5)],
-        "status": ["succeeded", "failed"],
-        "outcome_status": ["ok", None],
-    })
-    result = analyse_history(frame, pd.DataFrame(), now=NOW)
+    runs = [RecordedRun("b", NOW - timedelta(days=5), "failed", None),
+            RecordedRun("a", NOW - timedelta(days=6), "succeeded", "ok")]
+    result = analyse_history(runs, [], now=NOW)
+    assert [r.run_id for r in result.drills] == ["a", "b"]  # oldest first
     by_check = {f.check: f for f in result.findings}
     assert by_check["history: failed drills"].status == Status.CRITICAL
     assert "noa reports show b" in by_check["history: failed drills"].message
@@ -129,18 +142,16 @@ def test_newest_drill_failed_is_critical_and_stale_drills_are_noticed() -> None:
 
 
 def test_trend_needs_enough_points_and_span() -> None:
-    import pandas as pd
-
-    frame = pd.DataFrame({"started_at": pd.to_datetime([NOW, NOW + timedelta(days=7)], utc=True),
-                          "x": [100.0, 110.0]})
-    trend = fit_trend(frame, "x")
+    runs = [RecordedRun("r", at, "succeeded", "ok", {"x": x, "restore_seconds": x})
+            for at, x in ((NOW, 100.0), (NOW + timedelta(days=7), 110.0))]
+    trend = fit_trend(runs, "x")
     assert trend is not None and trend.slope_per_week == pytest.approx(10.0)
     assert trend.pct_per_week == pytest.approx(10 / 105 * 100)
-    assert fit_trend(frame.iloc[:1], "x") is None
+    assert trend.points == 2 and trend.span_days == pytest.approx(7.0)
+    assert fit_trend(runs[:1], "x") is None
+    assert fit_trend([*runs, RecordedRun("s", NOW, figures={"x": "n/a"})], "x") == trend
     limits = HistoryThresholds(min_points=3)
-    result = analyse_history(frame.assign(run_id="r", status="succeeded", outcome_status="ok",
-                                          restore_seconds=frame["x"]), pd.DataFrame(), now=NOW,
-                             thresholds=limits)
+    result = analyse_history(runs, [], now=NOW, thresholds=limits)
     rto = next(f for f in result.findings if f.check == "history: RTO trend")
     assert rto.status == Status.SKIPPED and "not enough history" in rto.message
 
@@ -155,3 +166,15 @@ def test_bad_window_names_the_parameter(index: RecordIndex) -> None:
     with pytest.raises(ParameterError, match="days must be 1 or more") as info:
         backup_history(index.root, days=0)
     assert info.value.name == "days"
+
+
+def test_tables_keep_every_recorded_figure() -> None:
+    runs = [RecordedRun("a", NOW - timedelta(days=1), "succeeded", "ok",
+                        {"restore_seconds": "12", "note": "first", "status": "clash"}),
+            RecordedRun("b", NOW, "succeeded", "ok", {"restore_seconds": None, "extra": 3})]
+    result = analyse_history(runs, [], now=NOW)
+    drills = show_history_drills(result)
+    assert list(drills.columns)[10:] == ["note", "figure_status", "extra"]
+    assert drills["restore_seconds"].tolist()[0] == 12.0 and drills["restore_seconds"].isna()[1]
+    assert drills.loc[0, "status"] == "succeeded" and drills.loc[0, "figure_status"] == "clash"
+    assert drills.loc[1, "extra"] == 3 and result.figures["latest_rto_seconds"] == 12.0

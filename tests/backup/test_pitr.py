@@ -29,6 +29,7 @@ from noa_lib.ops.backup.catalog import iso
 from noa_lib.ops.backup.pitr_restore import RestoreResult, restore, stop_restored_cluster
 from noa_lib.ops.findings import Status
 from noa_lib.ops.safety import apply_plan
+from noa_lib.show.pitr import ROW_COUNT_COLUMNS, WINDOW_COLUMNS, show_pitr_window, show_row_counts
 
 from .conftest import PrivateSandbox
 
@@ -140,6 +141,10 @@ def test_invalid_targets_are_refused_before_anything_starts(
     window = pitr.pitr_window(target)
     assert window.start is not None and window.end is not None
     earliest = window.windows[0].start
+    table = show_pitr_window(window)  # newest base backup first
+    assert list(table.columns) == WINDOW_COLUMNS and len(table) == len(window.windows)
+    assert table.loc[0, "base_backup"] == window.windows[-1].backup.stamp
+    assert table.loc[0, "from"] == iso(window.windows[-1].start)
     cases: list[tuple[dict[str, Any], str]] = [
         ({"target_time": "yesterday at noon"}, "is not a time"),
         ({"target_time": "2026-11-26T10:00:00"}, "no time zone"),
@@ -184,6 +189,10 @@ def test_restore_between_markers_has_t1_not_t2_and_source_untouched(
     figures = outcome.figures
     assert figures["target_time"] == iso(markers.between.astimezone(UTC))
     assert figures["base_backup"] == plan.backup.stamp and figures["restore_seconds"]
+    counts = show_row_counts(outcome)
+    assert list(counts.columns) == ROW_COUNT_COLUMNS
+    assert dict(zip(counts["table"], counts["rows"], strict=True)) == dict(result.row_counts)
+    assert result.row_counts
 
     after = _source_state(pitr_sandbox)
     assert after == before, "the source cluster was touched"
@@ -218,6 +227,8 @@ def test_latest_restore_has_both_markers_and_archives_nothing(
     assert [f.check for f in outcome.findings] == ["restore plan"]
     assert outcome.findings[0].message.startswith("DRY RUN")
     assert outcome.figures["restore_seconds"] is None and not plan.restore_dir.exists()
+    assert show_row_counts(outcome).empty and list(show_row_counts(outcome).columns) == [
+        "table", "rows"]
 
 
 def test_gap_is_critical_and_pitr_across_it_is_refused(

@@ -6,6 +6,7 @@ runs against a private sandbox (real PostgreSQL archiving through curl into real
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -26,6 +27,12 @@ from noa_lib.ops.backup import basebackup
 from noa_lib.ops.backup import wal as walcheck
 from noa_lib.ops.backup import wal_catalog as cat
 from noa_lib.ops.findings import Status
+from noa_lib.show.pitr import (
+    BASE_BACKUP_COLUMNS,
+    TIMELINE_COLUMNS,
+    show_base_backups,
+    show_wal_timelines,
+)
 from noa_sandbox import walarchive
 from noa_sandbox.layout import Layout
 
@@ -98,6 +105,30 @@ def test_gaps_chain_and_judgement() -> None:
     assert walcheck.gaps_finding(_catalog([5, 6, 7], [_backup(5, ended)])).status is Status.OK
     assert walcheck.window_start(healed) is not None
     assert walcheck.window_start(catalog) is None  # no backup reaches the newest segment
+
+
+def test_archive_rows_and_their_tables() -> None:
+    ended = datetime(2026, 11, 26, 10, 5, tzinfo=UTC)
+    gapped = dataclasses.replace(
+        _catalog([3, 4, 5, 7, 8], [_backup(5, ended)]),
+        incomplete=(cat.Incomplete("basebackups/1/20261126T110000Z/", "no manifest"),),
+    )
+    report = walcheck.ArchivingReport([], gapped)
+    (complete, broken) = report.base_backups()
+    assert complete.base_backup == gapped.base_backups[0].stamp and complete.size_mib == 0.0
+    assert complete.state.startswith("complete, WAL gap after")
+    assert broken.state == "incomplete: no manifest" and broken.size_mib is None
+    (timeline,) = report.wal()
+    assert (timeline.timeline, timeline.segments, timeline.gaps) == (1, 5, 1)
+    assert timeline.newest_segment == cat.segment_name(1, 8, MiB16)
+    backups = show_base_backups(report)
+    assert list(backups.columns) == BASE_BACKUP_COLUMNS
+    assert list(backups["state"]) == [complete.state, broken.state]
+    assert show_wal_timelines(report).loc[0, "gaps"] == 1
+    nothing = walcheck.ArchivingReport([], None)
+    assert nothing.base_backups() == () and nothing.wal() == ()
+    assert show_base_backups(nothing).empty
+    assert list(show_wal_timelines(nothing).columns) == TIMELINE_COLUMNS
 
 
 def test_manifest_validation_names_the_field() -> None:
@@ -299,4 +330,7 @@ def test_base_backup_and_archiving_checks(pitr_sandbox: PrivateSandbox) -> None:
     assert figures["base_backups"] == len(after.base_backups) and figures["wal_gaps"] == 0
     assert figures["failed_count"] == 0 and int(figures["archived_count"] or 0) > 0
     assert figures["newest_segment"] and figures["pitr_window_start"]
-    assert list(report.base_backups()["base_backup"])[0] == backup.stamp
+    assert report.base_backups()[0].base_backup == backup.stamp
+    assert list(show_base_backups(report)["base_backup"])[0] == backup.stamp
+    timelines = show_wal_timelines(report)
+    assert list(timelines.columns) == TIMELINE_COLUMNS and int(timelines["gaps"].sum()) == 0

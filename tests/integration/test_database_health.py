@@ -16,6 +16,7 @@ from noa_lib.config import Target
 from noa_lib.errors import ClientError
 from noa_lib.ops.database import DatabaseHealth, database_health
 from noa_lib.ops.findings import Finding, Status
+from noa_lib.show.database import show_bloat, show_connections_by_state, show_long_queries
 
 pytestmark = pytest.mark.integration
 
@@ -45,13 +46,15 @@ def test_baseline(sandbox_target: Target) -> None:
     assert connections.unit == "%" and isinstance(connections.value, float)
     assert health.figures["connections_used"] >= 1
     assert health.figures["max_connections"] >= 1
-    assert not health.connections_by_state.empty
-    assert list(health.connections_by_state.columns) == ["database", "state", "connections"]
+    assert health.connections_by_state and health.connections_by_state[0].connections
+    by_state = show_connections_by_state(health)
+    assert not by_state.empty
+    assert list(by_state.columns) == ["database", "state", "connections"]
 
     assert _finding(health, "replication lag").message.startswith("no replicas")
     assert health.figures["database_bytes"] > 0
     assert _finding(health, "wal archiving").status is not Status.CRITICAL
-    assert "seconds" in health.long_queries.columns  # empty or not, the columns are there
+    assert "seconds" in show_long_queries(health).columns  # empty or not, the columns are there
 
 
 def test_runs_read_only(sandbox_target: Target) -> None:
@@ -77,7 +80,9 @@ def test_unreachable_server_is_a_finding(sandbox_target: Target) -> None:
     health = database_health(dataclasses.replace(sandbox_target, postgres=pg))
     assert [f.status for f in health.findings] == [Status.UNREACHABLE]
     assert "connection refused" in health.findings[0].message
-    assert health.long_queries.empty and health.bloat.empty
+    assert health.long_queries == () and health.bloat == ()
+    assert show_long_queries(health).empty and show_bloat(health).empty
+    assert list(show_bloat(health).columns)[:2] == ["schema", "table"]
 
 
 @pytest.fixture
@@ -113,7 +118,8 @@ def test_long_running_query_reported(sandbox_target: Target, sleeping_backend: i
     assert sleeping_backend in listed
     assert listed[sleeping_backend]["state"] == "active"
     assert "pg_sleep" in listed[sleeping_backend]["query"]
-    assert sleeping_backend in set(health.long_queries["pid"])
+    assert sleeping_backend in {q.pid for q in health.long_queries}
+    assert sleeping_backend in set(show_long_queries(health)["pid"])
     assert health.figures["long_queries"] >= 1
 
     critical = database_health(sandbox_target, long_query_seconds=0.3)
@@ -157,7 +163,8 @@ def test_dead_tuples_reported_as_bloat(sandbox_target: Target, bloated_table: st
     deadline = time.monotonic() + 15
     while True:  # table statistics reach the shared stats a moment after the writer's commit
         health = database_health(sandbox_target)
-        row = health.bloat[health.bloat["table"] == bloated_table]
+        bloat = show_bloat(health)
+        row = bloat[bloat["table"] == bloated_table]
         if not row.empty and int(row["dead_tuples"].iloc[0]) >= 2500:
             break
         assert time.monotonic() < deadline, "dead tuples never showed in pg_stat_user_tables"

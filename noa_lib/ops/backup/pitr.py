@@ -29,7 +29,6 @@ import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from noa_lib.clients import pgserver
 from noa_lib.config import Target
@@ -265,15 +264,6 @@ class PitrOutcome:
     findings: list[Finding]
     figures: dict[str, float | int | str | None]
     result: RestoreResult | None
-
-    def row_counts(self) -> Any:
-        """Rows per table of the restored database (a pandas DataFrame; empty for a dry run)."""
-        import pandas as pd
-
-        counts = self.result.row_counts if self.result is not None else {}
-        return pd.DataFrame(
-            [{"table": k, "rows": v} for k, v in counts.items()], columns=["table", "rows"]
-        )
 
 
 def pitr_outcome(plan: RestorePlan, applied: Applied) -> PitrOutcome:

@@ -16,7 +16,6 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from noa_lib.clients import pgserver
 from noa_lib.clients.s3_objects import Bucket, open_bucket
@@ -77,24 +76,6 @@ class PitrWindow:
             return "no base backup: nothing can be restored"
         parts = [w.describe() for w in self.windows if w.end is not None]
         return "; ".join(parts) if parts else "no commit is archived after any base backup"
-
-    def frame(self) -> Any:
-        """One row per base backup: from, to, WAL segments, gap (a pandas DataFrame)."""
-        import pandas as pd
-
-        rows = [
-            {
-                "base_backup": w.backup.stamp,
-                "from": iso(w.start),
-                "to (newest archived commit)": iso(w.end) if w.end else "",
-                "wal_segments": len(w.chain.segments),
-                "first_segment": w.chain.segments[0].name if w.chain.segments else "",
-                "last_segment": w.chain.last.name if w.chain.last else "",
-                "gap_after": w.chain.gap.describe() if w.chain.gap else "",
-            }
-            for w in reversed(self.windows)
-        ]
-        return pd.DataFrame(rows)
 
 
 def pitr_window(target: Target, catalog: cat.WalCatalog | None = None) -> PitrWindow:

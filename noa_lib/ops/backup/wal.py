@@ -34,17 +34,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from noa_lib.config import Target
 from noa_lib.errors import ClientError, ConfigError, ParameterError, PreconditionFailed
 from noa_lib.ops import database_checks
 from noa_lib.ops.backup import wal_catalog as cat
 from noa_lib.ops.backup.catalog import iso
+from noa_lib.ops.backup.wal_rows import (
+    BaseBackupRow,
+    TimelineRow,
+    base_backup_rows,
+    timeline_rows,
+)
 from noa_lib.ops.findings import Finding, Status
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 CRITICAL_FACTOR = 4.0
 
@@ -83,13 +86,13 @@ class ArchivingReport:
     catalog: cat.WalCatalog | None
     figures: dict[str, float | int | str | None] = field(default_factory=dict)
 
-    def base_backups(self) -> pd.DataFrame:
+    def base_backups(self) -> tuple[BaseBackupRow, ...]:
         """One row per base backup (newest first), incomplete ones included and marked."""
-        return base_backups_frame(self.catalog)
+        return base_backup_rows(self.catalog)
 
-    def wal(self) -> pd.DataFrame:
+    def wal(self) -> tuple[TimelineRow, ...]:
         """One row per timeline: first and newest segment, count, gaps."""
-        return wal_frame(self.catalog)
+        return timeline_rows(self.catalog)
 
 
 def archiving_status(
@@ -513,76 +516,14 @@ def catalog_figures(catalog: cat.WalCatalog, now: datetime) -> dict[str, float |
     }
 
 
-# --------------------------------------------------------------------------- tables
-
-
-def base_backups_frame(catalog: cat.WalCatalog | None) -> pd.DataFrame:
-    """Base backups, newest first: stamp, end, size, WAL range, state."""
-    import pandas as pd
-
-    columns = ["base_backup", "ended_at", "size_mib", "start_segment", "stop_segment", "state"]
-    rows: list[dict[str, Any]] = []
-    if catalog is not None:
-        for b in reversed(catalog.base_backups):
-            chain = catalog.chain(b)
-            state = "complete"
-            if chain.missing_start:
-                state = "complete, start segment not archived"
-            elif chain.gap is not None:
-                state = f"complete, WAL gap after {chain.gap.after}"
-            rows.append(
-                {
-                    "base_backup": b.stamp,
-                    "ended_at": iso(b.ended_at),
-                    "size_mib": round(b.size_bytes / (1 << 20), 1),
-                    "start_segment": b.start_wal_segment,
-                    "stop_segment": b.stop_wal_segment,
-                    "state": state,
-                }
-            )
-        for i in catalog.incomplete:
-            rows.append(
-                {"base_backup": i.prefix, "ended_at": "", "size_mib": None, "start_segment": "",
-                 "stop_segment": "", "state": f"incomplete: {i.reason}"}
-            )
-    return pd.DataFrame(rows, columns=columns)
-
-
-def wal_frame(catalog: cat.WalCatalog | None) -> pd.DataFrame:
-    """Archived WAL per timeline: first and newest segment, count, gaps, newest archive time."""
-    import pandas as pd
-
-    columns = ["timeline", "first_segment", "newest_segment", "segments", "gaps", "newest_at"]
-    rows: list[dict[str, Any]] = []
-    if catalog is not None:
-        by_tli: dict[int, list[cat.WalSegment]] = {}
-        for seg in catalog.segments:
-            by_tli.setdefault(seg.timeline, []).append(seg)
-        gaps = catalog.gaps()
-        for tli, segs in sorted(by_tli.items()):
-            rows.append(
-                {
-                    "timeline": tli,
-                    "first_segment": segs[0].name,
-                    "newest_segment": segs[-1].name,
-                    "segments": len(segs),
-                    "gaps": sum(1 for g in gaps if g.timeline == tli),
-                    "newest_at": iso(max(s.archived_at for s in segs)),
-                }
-            )
-    return pd.DataFrame(rows, columns=columns)
-
-
 __all__ = [
     "ArchivingReport",
     "archiving_status",
     "base_backups_finding",
-    "base_backups_frame",
     "destination_finding",
     "freshness_finding",
     "gaps_finding",
     "settings_finding",
-    "wal_frame",
     "window_finding",
     "window_start",
 ]
