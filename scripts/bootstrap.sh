@@ -9,6 +9,24 @@ VENV="${NOA_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
 say() { printf 'bootstrap: %s\n' "$*" >&2; }
 
+# apt-get install with no service allowed to start: policy-rc.d answers 101 while it runs (the
+# sandbox runs its own copies on loopback ports); only a policy file this script created is removed
+apt_install_quietly() {
+    export DEBIAN_FRONTEND=noninteractive
+    local made_policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+        made_policy=1
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    if [ -n "$made_policy" ]; then
+        rm -f /usr/sbin/policy-rc.d
+        trap - EXIT
+    fi
+}
+
 # 1. Python >= 3.11
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
     say "Python 3.11 or newer is required (found: $("$PYTHON" --version 2>&1 || echo none))"
@@ -43,21 +61,7 @@ if have_prom; then
     say "Prometheus and Alertmanager binaries: present"
 elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "Prometheus/Alertmanager missing: installing Debian's packages (apt-get, ~20 s)…"
-    export DEBIAN_FRONTEND=noninteractive
-    # policy-rc.d answering 101: no service may start during the install (nothing is left
-    # listening on 9090/9093); only a file this script created is removed again
-    made_policy=""
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
-        made_policy=1
-        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-    fi
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
-    if [ -n "$made_policy" ]; then
-        rm -f /usr/sbin/policy-rc.d
-        trap - EXIT
-    fi
+    apt_install_quietly prometheus prometheus-alertmanager  # nothing left on 9090/9093
     have_prom || { say "prometheus installed but binaries not found"; exit 1; }
 else
     say "Prometheus is missing: install it (Debian/Ubuntu:"
@@ -78,20 +82,7 @@ if have_datastores; then
 elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "Redis/exporters missing: installing Debian's redis-server, prometheus-postgres-exporter"
     say "  and prometheus-redis-exporter (apt-get, no service started)…"
-    export DEBIAN_FRONTEND=noninteractive
-    made_policy=""
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
-        made_policy=1
-        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-    fi
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends \
-        redis-server prometheus-postgres-exporter prometheus-redis-exporter >/dev/null
-    if [ -n "$made_policy" ]; then
-        rm -f /usr/sbin/policy-rc.d
-        trap - EXIT
-    fi
+    apt_install_quietly redis-server prometheus-postgres-exporter prometheus-redis-exporter
     have_datastores || { say "Redis/exporters installed but binaries not found"; exit 1; }
     if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
         for unit in redis-server prometheus-postgres-exporter prometheus-redis-exporter; do

@@ -6,34 +6,11 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from prometheus_client.core import Metric
-
+from noa_sandbox.exposition import Families
 from noa_sandbox.kube.hooks import Obj
 from noa_sandbox.kube.kubelet import parse_rfc3339
 
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
-
-
-class Families:
-    """Metric families by name, created on first use (gauges unless declared counters); each
-    sample carries its own label set (``kube_*_labels`` differ per object)."""
-
-    def __init__(self) -> None:
-        self._by_name: dict[str, Metric] = {}
-
-    def add(self, name: str, help_text: str, labels: Mapping[str, str], value: float, *,
-            counter: bool = False) -> None:
-        """One sample of family ``name`` (a counter's ``name`` ends in ``_total``)."""
-        base = name.removesuffix("_total") if counter else name
-        family = self._by_name.get(base)
-        if family is None:
-            family = Metric(base, help_text, "counter" if counter else "gauge")
-            self._by_name[base] = family
-        family.add_sample(name, dict(labels), float(value))
-
-    def collected(self) -> list[Metric]:
-        """Every family, in the order first used."""
-        return list(self._by_name.values())
 
 
 def sanitize(key: str) -> str:

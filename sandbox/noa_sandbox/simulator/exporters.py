@@ -18,10 +18,10 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping
 
 from prometheus_client.core import Metric
 
+from noa_sandbox.exposition import Families
 from noa_sandbox.simulator import catalog
 from noa_sandbox.simulator.infra import CFS_PERIOD_S, ContainerState, Infra, NodeState
 
@@ -32,40 +32,26 @@ INODE_BYTES = 16 * 1024
 AVERAGE_FILE_BYTES = 180 * 1024
 
 
-class _Out:
-    def __init__(self) -> None:
-        self.families: dict[str, Metric] = {}
-
-    def add(self, name: str, help_text: str, labels: Mapping[str, str], value: float, *,
-            counter: bool = False) -> None:
-        base = name.removesuffix("_total") if counter else name
-        family = self.families.get(base)
-        if family is None:
-            family = Metric(base, help_text, "counter" if counter else "gauge")
-            self.families[base] = family
-        family.add_sample(name, dict(labels), float(value))
-
-
 def render(infra: Infra, endpoint: str, node: str, now: float) -> list[Metric] | None:
     """``endpoint``'s families for ``node``; ``None`` for an unknown node or endpoint."""
     state = infra.nodes.get(node)
     if state is None or endpoint not in ENDPOINTS:
         return None
-    out = _Out()
+    out = Families()
     if endpoint == "cadvisor":
         _cadvisor(out, infra, state)
     elif endpoint == "kubelet":
         _kubelet(out, infra, node)
     else:
         _node_exporter(out, state, now)
-    return list(out.families.values())
+    return out.collected()
 
 
 def _pod_cgroup(uid: str) -> str:
     return f"/kubepods/burstable/pod{uid}"
 
 
-def _cadvisor(out: _Out, infra: Infra, node: NodeState) -> None:
+def _cadvisor(out: Families, infra: Infra, node: NodeState) -> None:
     mine = [s for s in infra.containers.values() if s.info.node == node.info.name]
     by_pod: dict[str, list[ContainerState]] = {}
     for s in mine:
@@ -99,7 +85,7 @@ def _cadvisor(out: _Out, infra: Infra, node: NodeState) -> None:
     _usage(out, root, node.root_cpu_seconds, node.memory_used, 0.0)
 
 
-def _usage(out: _Out, labels: dict[str, str], cpu_seconds: float, working_set: float,
+def _usage(out: Families, labels: dict[str, str], cpu_seconds: float, working_set: float,
            oom_events: float) -> None:
     out.add("container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds.",
             {**labels, "cpu": "total"}, round(cpu_seconds, 3), counter=True)
@@ -114,7 +100,7 @@ def _usage(out: _Out, labels: dict[str, str], cpu_seconds: float, working_set: f
             "container.", labels, oom_events, counter=True)
 
 
-def _kubelet(out: _Out, infra: Infra, node: str) -> None:
+def _kubelet(out: Families, infra: Infra, node: str) -> None:
     for v in sorted(infra.volumes.values(), key=lambda v: v.info.name):
         if v.info.node != node:
             continue
@@ -138,7 +124,7 @@ def _kubelet(out: _Out, infra: Infra, node: str) -> None:
             {"container_state": "running"}, len(mine))
 
 
-def _node_exporter(out: _Out, node: NodeState, now: float) -> None:
+def _node_exporter(out: Families, node: NodeState, now: float) -> None:
     cpus = max(1, int(node.info.cpu))
     for cpu in range(cpus):
         for mode, seconds in sorted(node.cpu_seconds.items()):
