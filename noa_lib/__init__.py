@@ -159,6 +159,16 @@ _LAZY: dict[str, str] = {
     "incident_timeline": "noa_lib.records.incident_timeline",
     "SeveritySignals": "noa_lib.ops.severity",
     "classify_severity": "noa_lib.ops.severity",
+    "post_incident_review": "noa_lib.records.incident_review",
+    "write_review_draft": "noa_lib.records.incident_review",
+    "oncall_handoff": "noa_lib.records.oncall_handoff",
+    "show_review": "noa_lib.show.postmortem",
+    "review_markdown": "noa_lib.show.postmortem",
+    "review_timeline_table": "noa_lib.show.postmortem",
+    "review_times_table": "noa_lib.show.postmortem",
+    "handoff_incidents_table": "noa_lib.show.handoff",
+    "handoff_failed_runs_table": "noa_lib.show.handoff",
+    "handoff_actions_table": "noa_lib.show.handoff",
     # safety
     "Plan": "noa_lib.ops.safety",
     "Change": "noa_lib.ops.safety",
@@ -268,6 +278,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.show.database import show_bloat, show_connections_by_state, show_long_queries
     from noa_lib.show.deploy_checks import checklist_table, show_deploy_evidence, verdict_banner
     from noa_lib.show.findings import findings_table
+    from noa_lib.show.handoff import (
+        handoff_actions_table,
+        handoff_failed_runs_table,
+        handoff_incidents_table,
+    )
     from noa_lib.show.history import show_history_backups, show_history_drills
     from noa_lib.show.logs import log_timeline, log_timeline_chart, patterns_table, sources_frame
     from noa_lib.show.monitoring import (
@@ -284,6 +299,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         show_wal_timelines,
     )
     from noa_lib.show.plans import show_applied, show_plan
+    from noa_lib.show.postmortem import (
+        review_markdown,
+        review_timeline_table,
+        review_times_table,
+        show_review,
+    )
     from noa_lib.show.retention import gaps_frame, retention_table
     from noa_lib.show.rollouts import (
         analyses_table,

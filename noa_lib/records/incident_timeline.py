@@ -80,24 +80,34 @@ def incident_timeline(store: IncidentStore, incident_id: str) -> list[TimelineEv
     Raises:
         UnknownIncident: no such incident.
     """
-    from noa_lib.records.index import RecordIndex
-
     incident = store.get(incident_id).as_dict()
-    index = RecordIndex(store.root)
-    metas: list[Mapping[str, Any]] = []
-    missing: list[str] = []
-    for link in incident["records"]:
-        meta = _record_meta(index, store.root, link)
-        if meta is None:
-            missing.append(str(link.get("run_id")))
-        else:
-            metas.append(meta)
+    metas, missing = linked_records(store, incident)
     events = merge_timeline(incident, metas)
     if missing:
         at = events[-1].at if events else parse_timestamp(incident["detected_at"])
         events.append(TimelineEvent(at, "missing-records",
                                     f"record(s) not found: {', '.join(missing)}"))
     return events
+
+
+def linked_records(
+    store: IncidentStore, incident: Mapping[str, Any]
+) -> tuple[list[Mapping[str, Any]], list[str]]:
+    """The ``metadata.noa`` of each record linked to ``incident`` (its stored dict), in link
+    order, read from the records index, else from the record file; and the run ids of linked
+    records found in neither."""
+    from noa_lib.records.index import RecordIndex
+
+    index = RecordIndex(store.root)
+    metas: list[Mapping[str, Any]] = []
+    missing: list[str] = []
+    for link in incident.get("records") or []:
+        meta = _record_meta(index, store.root, link)
+        if meta is None:
+            missing.append(str(link.get("run_id")))
+        else:
+            metas.append(meta)
+    return metas, missing
 
 
 def _record_meta(index: Any, root: Path, link: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -178,4 +188,4 @@ def _record_events(meta: Mapping[str, Any], fallback: datetime) -> list[Timeline
     return events
 
 
-__all__ = ["TimelineEvent", "incident_timeline", "merge_timeline"]
+__all__ = ["TimelineEvent", "incident_timeline", "linked_records", "merge_timeline"]

@@ -165,7 +165,10 @@ def run(request: RunRequest, *, progress: Callable[[str], None] | None = None) -
     workdir = Path(tempfile.mkdtemp(prefix="noa-run-"))  # 0700: unredacted output stays private
     try:
         raw_out = workdir / "executed.ipynb"
-        error, exit_code = _execute(runbook, prepared, raw_out, request, reports_dir, say)
+        # the kernel learns where its record goes, so a draft can be written beside it
+        planned = record_dir(reports_dir, runbook.id) / f"{record_stem(started, run_id)}.ipynb"
+        error, exit_code = _execute(runbook, prepared, raw_out, request, reports_dir, say,
+                                    planned)
         ended = datetime.now(UTC)
         notebook = _load_output(raw_out, runbook)
     finally:
@@ -231,14 +234,16 @@ def _execute(
     request: RunRequest,
     reports_dir: Path,
     say: Callable[[str], None],
+    record: Path,
 ) -> tuple[dict[str, Any] | None, ExitCode]:
-    """Run papermill; return (error description or None, exit code)."""
+    """Run papermill (the kernel sees ``NOA_RECORD``: ``record``'s path); return (error
+    description or None, exit code)."""
     import papermill
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     # the kernel sees the same configuration and records root as this run
-    env = {"NOA_REPORTS_DIR": str(reports_dir)}
+    env = {"NOA_REPORTS_DIR": str(reports_dir), "NOA_RECORD": str(record)}
     if prepared.config.source:
         env["NOA_CONFIG"] = str(prepared.config.source)
     # papermill warns about parameters it cannot infer (quoted Literal types): we validated them
