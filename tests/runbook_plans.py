@@ -22,4 +22,11 @@ PARAMETERS: dict[str, dict[str, str]] = {
     "backup/pitr_restore": {"dry_run": "false"},
     # a published release newer than the seeded one: registry, dry run and tag checks all run
     "deployment/pre_deployment_checklist": {"image_tag": "2.15.1"},
+    "incident/post_incident_review": {"action_items": "alert on 5xx | ana | 2099-01-31"},
+    "incident/oncall_handoff": {"shift_hours": "1"},
+}
+# Runbooks about an incident: the test opens one, runs these runbooks for it (`--incident`, so their
+# records are linked), moves it to resolved and passes its id as the `incident` parameter.
+INCIDENT_RUNS: dict[str, list[tuple[str, dict[str, str]]]] = {
+    "incident/post_incident_review": [("monitoring/connectivity_check", {})],
 }

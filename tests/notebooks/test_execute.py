@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from runbook_plans import PARAMETERS, PREREQUISITES
+from runbook_plans import INCIDENT_RUNS, PARAMETERS, PREREQUISITES
 
 from noa_lib.records.catalog import Catalog
+from noa_lib.records.incidents import IncidentStore
 from noa_lib.records.runner import ExitCode, RunRequest, run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +35,10 @@ def test_runbook_runs_on_the_sandbox_through_the_runner(
     for prerequisite, params in PREREQUISITES.get(runbook, []):
         before = run(RunRequest(prerequisite, params, target="sandbox"))
         assert before.exit_code == ExitCode.SUCCEEDED, (prerequisite, before.message)
-    result = run(RunRequest(runbook, PARAMETERS.get(runbook, {}), target="sandbox"))
+    params = dict(PARAMETERS.get(runbook, {}))
+    if runbook in INCIDENT_RUNS:
+        params["incident"] = scripted_incident(reports_dir, INCIDENT_RUNS[runbook])
+    result = run(RunRequest(runbook, params, target="sandbox"))
     nb = json.loads(Path(result.record).read_text())
     meta = nb["metadata"]["noa"]
     assert result.exit_code == ExitCode.SUCCEEDED, meta.get("error")
@@ -42,6 +46,19 @@ def test_runbook_runs_on_the_sandbox_through_the_runner(
     assert meta["outcome"].get("status") in ("ok", "warning"), meta["outcome"]
     assert meta["outcome"]["findings"], "a runbook reports what it checked"
     assert result.html is not None and result.html.stat().st_size > 10_000
+
+
+def scripted_incident(reports_dir: Path, runs: list[tuple[str, dict[str, str]]]) -> str:
+    """Open an incident, run ``runs`` for it, take it through to resolved; return its id."""
+    store = IncidentStore(reports_dir)
+    incident = store.open(title="notebook test incident", severity="P2", commander="ana")
+    store.update(incident.id, status="investigating")
+    for runbook, params in runs:
+        linked = run(RunRequest(runbook, params, target="sandbox", incident=incident.id))
+        assert linked.exit_code == ExitCode.SUCCEEDED, (runbook, linked.message)
+    store.update(incident.id, status="mitigated")
+    store.resolve(incident.id)
+    return incident.id
 
 
 def test_every_notebook_passes_nbval(sandbox_target):
