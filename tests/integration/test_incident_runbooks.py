@@ -62,8 +62,7 @@ def test_review_then_handoff_through_the_runner(sandbox_target, project_config, 
     assert outcome["figures"]["open_action_items"] == 2
     assert outcome["figures"]["overdue_action_items"] == 1
     found = {f["check"]: f for f in outcome["findings"]}
-    assert still_open.id in found["open incidents"]["message"]
-    assert reviewed.id not in found["open incidents"]["message"]
+    assert found["open incidents"]["evidence"]["incidents"] == [still_open.id]  # not the resolved
     assert "alert per endpoint" in found["action items"]["message"]
     assert found["alerts in window"]["status"] in ("ok", "warning")  # Prometheus answered
     assert "unreachable" not in found["alerts in window"]["message"]
