@@ -177,6 +177,18 @@ def build_review(
     return review
 
 
+def empty_review(reason: str) -> Review:
+    """A review of nothing (no incident to review), whose only finding, ``incident``, is
+    ``skipped`` with ``reason``."""
+    times: dict[str, datetime | None] = dict.fromkeys(
+        ("impact_start", "detected", "acknowledged", "mitigated", "resolved"))
+    durations: dict[str, int | None] = dict.fromkeys(
+        ("mttd_s", "tta_s", "ttm_s", "mttr_s", "impact_s"))
+    incident = {"id": "", "title": "no incident", "severity": "", "status": "none"}
+    return Review(incident, (), (), times, durations, "none", dict.fromkeys(IMPACT_FIGURES), (),
+                  [Finding("incident", Status.SKIPPED, reason)])
+
+
 def _findings(review: Review) -> list[Finding]:
     incident, durations = review.incident, review.durations
     missing = [e for e in review.timeline if e.get("kind") == "missing-records"]
@@ -269,5 +281,6 @@ __all__ = [
     "Review",
     "action_items_from_figure",
     "build_review",
+    "empty_review",
     "parse_action_item",
 ]

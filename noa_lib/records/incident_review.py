@@ -18,7 +18,7 @@ from pathlib import Path
 from noa_lib.config import load_config
 from noa_lib.errors import ParameterError
 from noa_lib.files import atomic_write_text
-from noa_lib.ops.postmortem import Review, build_review, parse_action_item
+from noa_lib.ops.postmortem import Review, build_review, empty_review, parse_action_item
 from noa_lib.records.incident_timeline import incident_timeline, linked_records
 from noa_lib.records.incidents import IncidentStore
 
@@ -35,48 +35,53 @@ def post_incident_review(
     see :func:`~noa_lib.ops.postmortem.parse_action_item`).
 
     ``reports_dir`` defaults to the configured records root. ``incident`` left as ``...`` (the
-    notebook's "required" default, when stepping through it by hand) means the newest incident.
+    notebook's "required" default, when stepping through it by hand) means the newest incident;
+    when there is none, the review is empty with a ``skipped`` finding saying so (``noa run``
+    never gets here: it refuses a run without ``incident``).
 
     Raises:
-        UnknownIncident: no such incident (or none at all when ``incident`` is ``...``).
+        UnknownIncident: no incident ``incident``.
         ParameterError: a malformed action item.
     """
     store = IncidentStore(reports_dir if reports_dir is not None else load_config().reports_dir)
     items = [parse_action_item(text) for text in action_items]
     incident_id = _incident_id(store, incident)
+    if incident_id is None:
+        return empty_review("no incident given and none recorded (`noa incident list`)")
     data = store.get(incident_id).as_dict()
     runs, _missing = linked_records(store, data)  # missing ones show in the timeline
     events = [e.as_dict() for e in incident_timeline(store, incident_id)]
     return build_review(data, runs, events, items)
 
 
-def write_review_draft(review: Review, markdown: str, *, reports_dir: Path | None = None) -> Path:
-    """Write ``markdown`` (the draft of ``review``), redacted, beside the record; return its path.
+def write_review_draft(
+    review: Review, markdown: str, *, reports_dir: Path | None = None
+) -> Path | None:
+    """Write ``markdown`` (the draft of ``review``), redacted, beside the record; return its path
+    (``None``, nothing written, for a review of no incident).
 
     The place: ``<record stem>.md`` when the runner runs this notebook, else
     ``<reports>/incidents/<incident id>.md``.
     """
+    incident_id = str(review.incident.get("id") or "")
+    if not incident_id:
+        return None
     root = reports_dir if reports_dir is not None else load_config().reports_dir
     store = IncidentStore(root)
     record = os.environ.get(RECORD_ENV)
     if record:
         path = Path(record).with_suffix(".md")
     else:
-        path = store.path(str(review.incident["id"])).with_suffix(".md")
+        path = store.path(incident_id).with_suffix(".md")
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, store.redactor.text(markdown))
     return path
 
 
-def _incident_id(store: IncidentStore, incident: object) -> str:
+def _incident_id(store: IncidentStore, incident: object) -> str | None:
     if incident is Ellipsis or incident in (None, ""):
         newest = store.list(status="all", limit=1)
-        if not newest:
-            from noa_lib.records.incidents import UnknownIncident
-
-            raise UnknownIncident("no incident given and none recorded (`noa incident list`)",
-                                  name="incident", accepted="an existing incident id")
-        return newest[0].id
+        return newest[0].id if newest else None
     if not isinstance(incident, str):
         raise ParameterError(f"incident must be an id, not {incident!r}", name="incident")
     return incident.strip()

@@ -170,6 +170,17 @@ def test_review_of_an_open_incident_without_impact_figures_says_so(tmp_path: Pat
     assert post_incident_review(..., reports_dir=root).incident["id"] == inc.id  # newest
 
 
+def test_stepping_through_without_an_incident_reviews_nothing_and_writes_nothing(tmp_path: Path):
+    root = tmp_path / "reports"
+    review = post_incident_review(..., reports_dir=root)
+    assert [(f.check, str(f.status)) for f in review.findings] == [("incident", "skipped")]
+    assert review.timeline == () and review.figures["events"] == 0
+    assert write_review_draft(review, review_markdown(review), reports_dir=root) is None
+    assert not root.exists()
+    with pytest.raises(ParameterError):  # a given id must exist (UnknownIncident)
+        post_incident_review("INC-20261204-0231", reports_dir=root)
+
+
 @pytest.mark.parametrize("text", ["no owner | 2026-12-11", "a | b | 11.12.2026",
                                   "a | b | 2026-02-30", "a | b | 2026-12-11 | later", " | b | c"])
 def test_malformed_action_items_are_refused(text: str):
