@@ -48,6 +48,7 @@ def review_markdown(review: Review) -> str:
         f"- Impact start: {_at(times.get('impact_start'))} ({review.impact_source})",
         f"- MTTD (impact start → detected): {_duration(d.get('mttd_s'))}",
         f"- Time to acknowledge (detected → investigating): {_duration(d.get('tta_s'))}",
+        f"- Impact start → acknowledged: {_duration(_sum(d.get('mttd_s'), d.get('tta_s')))}",
         f"- Time to mitigate (detected → mitigated): {_duration(d.get('ttm_s'))}",
         f"- MTTR (detected → resolved): {_duration(d.get('mttr_s'))}",
         "",
@@ -108,6 +109,10 @@ def _row(event: Mapping[str, Any]) -> str:
             f"| {_cell(event.get('kind'))} | {_cell(event.get('text'))} "
             f"| {_cell(event.get('runbook'))} | {_cell(event.get('run_id'))} "
             f"| {_cell(event.get('by'))} |")
+
+
+def _sum(a: int | None, b: int | None) -> int | None:
+    return None if a is None or b is None else a + b
 
 
 def _cell(value: Any) -> str:

@@ -146,6 +146,7 @@ def test_review_draft_is_written_beside_the_record_without_the_planted_secret(
         assert f"\n{heading}\n" in text, heading
     assert "MTTD (impact start → detected): 210 s (3 min 30 s)" in text
     assert "MTTR (detected → resolved): 2340 s (39 min 00 s)" in text
+    assert "Impact start → acknowledged: 520 s (8 min 40 s)" in text
     assert "Requests failed: 1700" in text and "Organizations hit: 12" in text
     assert f"| {at(660)[:19].replace('T', ' ')} | change-applied | deployment/noa/api image " \
         "2.15.1 → 2.15.0 | deployment/rollback | bbb222 | ana@laptop |" in text
