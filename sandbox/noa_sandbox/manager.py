@@ -20,6 +20,7 @@ from noa_sandbox import (
     monitoring,
     postgres,
     processes,
+    prometheus,
     seaweed,
     seed,
     services,
@@ -198,6 +199,16 @@ def _quiet(line: str) -> None:
     log.info("%s", line)
 
 
+def _first_scrapes(state: SandboxState, say: Progress) -> None:
+    """Wait (bounded) for Prometheus' first scrape of every target: runbooks started right after
+    ``up`` then see live series, not a gap after the history."""
+    if state.prometheus.port is None or not services.alive(state.prometheus):
+        return
+    pending = prometheus.wait_scraped(state.prometheus.port)
+    if pending:
+        say(f"Prometheus has not scraped {', '.join(pending)} yet")
+
+
 def _prepare(layout: Layout) -> Credentials:
     """Checks and set-up that precede any start."""
     pgserver.find_binaries()  # fail early with the install hint
@@ -260,6 +271,7 @@ def _start_all(
         state = _start_kubernetes(layout, state, current, say)
         _publish(layout, state)
         _ensure_base_backup(layout, say)
+        _first_scrapes(state, say)
         return state
     except BaseException:
         pending.abandon()

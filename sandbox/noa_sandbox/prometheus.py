@@ -256,6 +256,36 @@ def wait_ready(port: int, pid: int, start_time: int, log: Path, *, timeout: floa
 
 
 
+def wait_scraped(port: int, *, timeout: float = 30.0) -> list[str]:
+    """Wait until Prometheus has scraped every target once (health no longer ``unknown``), so a
+    runbook started right after ``up`` finds live series.
+
+    Returns:
+        The targets still unscraped when ``timeout`` ran out (``job instance``), empty when all
+        were scraped.
+    """
+    import json
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    pending = ["?"]
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url(port)}/api/v1/targets", timeout=5  # noqa: S310
+                                        ) as rsp:
+                targets = json.loads(rsp.read()).get("data", {}).get("activeTargets", [])
+        except (OSError, urllib.error.URLError, ValueError):
+            targets = []
+        pending = [f"{t.get('labels', {}).get('job')} {t.get('labels', {}).get('instance')}"
+                   for t in targets if t.get("health") == "unknown"]
+        if targets and not pending:
+            return []
+        time.sleep(0.25)
+    return pending
+
+
 def reload(port: int) -> None:
     """Apply a changed configuration (``POST /-/reload``); raises ``Unavailable`` if refused."""
     processes.lifecycle_reload(url(port), what="Prometheus", backend="prometheus")
@@ -274,5 +304,6 @@ __all__ = [
     "render_config",
     "start",
     "wait_ready",
+    "wait_scraped",
     "write_config",
 ]

@@ -42,6 +42,19 @@ def test_up_publishes_the_kube_api_and_down_stops_it() -> None:
         assert stat.S_IMODE(layout.kubeconfig.stat().st_mode) == 0o600
         probe = kube_client.probe(target.kubernetes)
         assert probe.version == "v1.30.0-noa-sandbox"
+        # up waited for Prometheus' first scrape of every target: a runbook started now reads live
+        # series of every job (kube-state-metrics included), not the gap after a restart
+        from noa_lib.clients import prometheus as prom_client
+
+        assert target.prometheus is not None
+        prom = prom_client.build(target.prometheus)
+        try:
+            active = prom_client.targets(prom)["activeTargets"]
+        finally:
+            prom.close()
+        assert {t["labels"]["job"] for t in active} >= {"noa-server", "kube-state-metrics",
+                                                        "kubelet", "node-exporter"}
+        assert [t["scrapeUrl"] for t in active if t["health"] == "unknown"] == []
         # up waited for the rollout: every deployment is complete and Available
         api = client.ApiClient(config.new_client_from_config(
             config_file=str(layout.kubeconfig), context="noa-sandbox").configuration)
