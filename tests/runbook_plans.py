@@ -6,6 +6,8 @@ runbook the same meaningful way on a fresh sandbox.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 # Runbooks that need something to exist first (a backup before a restore drill…): the runs, with
 # parameters, that make their default-parameter run meaningful on a fresh sandbox.
 PREREQUISITES: dict[str, list[tuple[str, dict[str, str]]]] = {
@@ -23,3 +25,19 @@ PARAMETERS: dict[str, dict[str, str]] = {
     # a published release newer than the seeded one: registry, dry run and tag checks all run
     "deployment/pre_deployment_checklist": {"image_tag": "2.15.1"},
 }
+# Runbooks that act on an incident (a required `incident` parameter): the execution tests open one
+# in the run's records root and pass its id. Under nbval (defaults only) they cannot run.
+INCIDENT_RUNBOOKS: frozenset[str] = frozenset({"incident/communication"})
+
+
+def incident_parameters(runbook: str, reports_dir: Path) -> dict[str, str]:
+    """``{"incident": <id>}`` of an incident opened now under ``reports_dir`` for a runbook in
+    :data:`INCIDENT_RUNBOOKS`; nothing for the others."""
+    if runbook not in INCIDENT_RUNBOOKS:
+        return {}
+    from noa_lib.records.incidents import IncidentStore
+
+    opened = IncidentStore(reports_dir).open(
+        title=f"execution test of {runbook}", severity="P2", commander="tests"
+    )
+    return {"incident": opened.id}

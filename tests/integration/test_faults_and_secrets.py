@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from runbook_plans import PREREQUISITES
+from runbook_plans import PREREQUISITES, incident_parameters
 
 from noa_lib.records.catalog import Catalog
 
@@ -49,7 +49,8 @@ def test_planted_secrets_appear_in_no_record_html_index_or_log(sandbox_target, e
     logs = []
     runs = 0
     for runbook in RUNBOOKS:
-        for name, params in [*PREREQUISITES.get(runbook, []), (runbook, {})]:
+        own = incident_parameters(runbook, tmp_path / "reports")
+        for name, params in [*PREREQUISITES.get(runbook, []), (runbook, own)]:
             args = [arg for item in params.items() for arg in ("-p", *item)]
             proc = noa("run", name, "--target", "sandbox", *args, env=env)
             assert proc.returncode == 0, proc.stderr
