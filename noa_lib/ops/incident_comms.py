@@ -116,11 +116,17 @@ class IncidentUpdate:
         return None if self.cadence is None else int(self.cadence.total_seconds() // 60)
 
     def figures(self) -> dict[str, Any]:
-        """Scalar figures for the record's outcome."""
+        """Scalar figures for the record's outcome.
+
+        Not ``severity``/``incident_status``: records under ``incident/`` carrying those are read
+        as incidents of their own by the pre-deployment checklist (records from before the
+        incident store); an update is about an incident, not one.
+        """
         due = self.next_update_due
         return {
-            "incident": self.incident_id, "phase": self.phase, "severity": self.severity,
-            "incident_status": self.status, "cadence_minutes": self.cadence_minutes,
+            "incident": self.incident_id, "phase": self.phase,
+            "update_severity": self.severity, "update_status": self.status,
+            "cadence_minutes": self.cadence_minutes,
             "next_update_due": _iso(due) if due else None,
         }
 

@@ -127,3 +127,13 @@ def test_bad_sink_configuration_is_refused_naming_the_key(tmp_path, body, messag
     path = write(tmp_path, f"[targets.prod.notifications.sink]\n{body}\n")
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(path, env={})
+
+
+def test_update_figures_are_not_read_as_an_open_incident_by_the_checklist():
+    from noa_lib.records.deploy_evidence import _open_incident
+
+    update = incident_update(incident(severity="P0"), now=DETECTED + timedelta(minutes=3))
+    figures = update.figures()
+    assert figures["update_severity"] == "P0" and figures["incident"] == "INC-20261204-0231"
+    assert _open_incident({"outcome": {"figures": figures}}) is None
+    assert _open_incident({"outcome": {"figures": {"severity": "P0"}}}) == "P0"  # the rule bites

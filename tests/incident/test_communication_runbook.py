@@ -124,3 +124,13 @@ def test_an_unknown_incident_is_refused_before_anything_runs(comms):
         run(RunRequest("incident/communication", {"incident": "INC-20200101-0000"},
                        target="sandbox"))
     assert rx.requests == []
+
+
+def test_incident_parameter_and_option_must_agree(comms):
+    rx, incident = comms
+    from noa_lib.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="disagree"):
+        run(RunRequest("incident/communication", {"incident": incident}, target="sandbox",
+                       incident="INC-20200101-0000"))
+    assert rx.requests == []
