@@ -17,7 +17,7 @@ from typing import Any
 
 from noa_lib.clients import notifications as client
 from noa_lib.config import Target
-from noa_lib.errors import ConfigError, NoaError, ParameterError
+from noa_lib.errors import NoaError, ParameterError
 from noa_lib.journal import emit_event
 from noa_lib.ops.findings import Finding, Status
 from noa_lib.ops.incident_comms import IncidentUpdate
@@ -114,7 +114,7 @@ def send_notifications(
         try:
             result = client.send(sink, method=request.method, path=request.path,
                                  body=dict(request.body), auth=request.auth)
-        except (NoaError, ConfigError) as exc:
+        except NoaError as exc:  # ConfigError (a secret that does not resolve) included
             emit_event("notification-failed", summary=f"notify {request.sink} failed: {exc}",
                        error=str(exc), **fields)
             deliveries.append(Delivery(request, sent=False, dry_run=False, error=str(exc)))
