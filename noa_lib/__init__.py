@@ -169,6 +169,16 @@ _LAZY: dict[str, str] = {
     "handoff_incidents_table": "noa_lib.show.handoff",
     "handoff_failed_runs_table": "noa_lib.show.handoff",
     "handoff_actions_table": "noa_lib.show.handoff",
+    # incident communication (records-backed ones not in the TYPE_CHECKING block)
+    "incident_update_for": "noa_lib.records.incident_comms",
+    "statuspage_ids": "noa_lib.records.incident_comms",
+    "incident_update": "noa_lib.ops.incident_comms",
+    "plan_notifications": "noa_lib.ops.notify",
+    "send_notifications": "noa_lib.ops.notify",
+    "delivery_figures": "noa_lib.ops.notify",
+    "show_update": "noa_lib.show.notifications",
+    "notification_plan_table": "noa_lib.show.notifications",
+    "deliveries_table": "noa_lib.show.notifications",
     # safety
     "Plan": "noa_lib.ops.safety",
     "Change": "noa_lib.ops.safety",
@@ -262,10 +272,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.ops.deploy.rollout import image_change, watch_rollout
     from noa_lib.ops.deploy.verification import post_deployment_verification
     from noa_lib.ops.findings import Finding, Status, require_ok, worst
+    from noa_lib.ops.incident_comms import incident_update
     from noa_lib.ops.logs.investigate import investigate_logs
     from noa_lib.ops.metrics_checks import check_thresholds, threshold_figures
     from noa_lib.ops.monitoring_stack import monitoring_stack
     from noa_lib.ops.names import validate_name
+    from noa_lib.ops.notify import delivery_figures, plan_notifications, send_notifications
     from noa_lib.ops.promql import CATALOGUE, get_query
     from noa_lib.ops.safety import Change, Plan, apply_plan
     from noa_lib.ops.severity import SeveritySignals, classify_severity
@@ -290,6 +302,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         show_alert_episodes,
         show_rules,
         show_scrape_targets,
+    )
+    from noa_lib.show.notifications import (
+        deliveries_table,
+        notification_plan_table,
+        show_update,
     )
     from noa_lib.show.outcome import record_outcome
     from noa_lib.show.pitr import (

@@ -32,6 +32,7 @@ from typing import Any
 
 from noa_lib.errors import ConfigError
 from noa_lib.metrics_config import MetricsSettings, parse_metrics
+from noa_lib.notifications_config import NotificationSink, parse_notifications
 
 CONFIG_FILENAME = "noa.toml"
 TARGET_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -165,6 +166,8 @@ class Target:
     registry: RegistrySettings | None = None
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     """How this target's Prometheus names NOA's series (``[targets.<name>.metrics]``)."""
+    notifications: Mapping[str, NotificationSink] = field(default_factory=dict)
+    """Where incident updates go (``[targets.<name>.notifications.<sink>]``)."""
 
     def secret_refs(self) -> list[SecretRef]:
         """Every secret reference this target names (for clients and for redaction)."""
@@ -176,6 +179,8 @@ class Target:
                 value = getattr(section, f.name)
                 if isinstance(value, SecretRef):
                     refs.append(value)
+        for sink in self.notifications.values():
+            refs.extend(r for r in sink.secret_refs() if isinstance(r, SecretRef))
         return refs
 
     def secret_values(self) -> list[str]:
@@ -313,7 +318,7 @@ def _build_target(name: str, body: Mapping[str, Any], base: Path) -> Target:
         raise ConfigError(
             f"target name {name!r} is not valid (lowercase letters, digits and '-', max 63)"
         )
-    allowed = {"description", "protected", "metrics", *_SECTIONS}
+    allowed = {"description", "protected", "metrics", "notifications", *_SECTIONS}
     unknown = set(body) - allowed
     if unknown:
         raise ConfigError(
@@ -327,6 +332,10 @@ def _build_target(name: str, body: Mapping[str, Any], base: Path) -> Target:
             )
     if "metrics" in body:
         sections["metrics"] = parse_metrics(body["metrics"], f"targets.{name}.metrics", base)
+    if "notifications" in body:
+        sections["notifications"] = parse_notifications(
+            body["notifications"], f"targets.{name}.notifications", base, SecretRef
+        )
     return Target(
         name=name,
         description=str(body.get("description", "")),

@@ -6,6 +6,8 @@ runbook the same meaningful way on a fresh sandbox.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 # Runbooks that need something to exist first (a backup before a restore drill…): the runs, with
 # parameters, that make their default-parameter run meaningful on a fresh sandbox.
 PREREQUISITES: dict[str, list[tuple[str, dict[str, str]]]] = {
@@ -30,3 +32,20 @@ PARAMETERS: dict[str, dict[str, str]] = {
 INCIDENT_RUNS: dict[str, list[tuple[str, dict[str, str]]]] = {
     "incident/post_incident_review": [("monitoring/connectivity_check", {})],
 }
+# Runbooks that act on an incident (a required `incident` parameter): the execution tests open one
+# in the run's records root and pass its id. Under nbval (defaults only) they cannot run.
+INCIDENT_RUNBOOKS: frozenset[str] = frozenset({"incident/communication",
+                                               "incident/post_incident_review"})
+
+
+def incident_parameters(runbook: str, reports_dir: Path) -> dict[str, str]:
+    """``{"incident": <id>}`` of an incident opened now under ``reports_dir`` for a runbook in
+    :data:`INCIDENT_RUNBOOKS`; nothing for the others."""
+    if runbook not in INCIDENT_RUNBOOKS or runbook in INCIDENT_RUNS:  # those get a scripted one
+        return {}
+    from noa_lib.records.incidents import IncidentStore
+
+    opened = IncidentStore(reports_dir).open(
+        title=f"execution test of {runbook}", severity="P2", commander="tests"
+    )
+    return {"incident": opened.id}

@@ -150,8 +150,9 @@ def run(request: RunRequest, *, progress: Callable[[str], None] | None = None) -
     prepared = prepare(request)
     runbook, config = prepared.runbook, prepared.config
     reports_dir = request.reports_dir or config.reports_dir
-    if request.incident is not None:
-        _incident_store(reports_dir).get(request.incident)  # UnknownIncident before anything runs
+    incident = _incident_of(request, prepared.parameters)
+    if incident is not None:
+        _incident_store(reports_dir).get(incident)  # UnknownIncident before anything runs
     run_id = uuid.uuid4().hex[:12]
     started = datetime.now(UTC)
     redactor = Redactor(known_secrets(config))
@@ -195,7 +196,7 @@ def run(request: RunRequest, *, progress: Callable[[str], None] | None = None) -
         "target": prepared.target,
         "operator": current_operator(),
         "trigger": {"kind": request.trigger.kind, "fingerprint": request.trigger.fingerprint},
-        "incident": request.incident,
+        "incident": incident,
         "started_at": _iso(started),
         "ended_at": _iso(ended),
         "duration_s": round((ended - started).total_seconds(), 3),
@@ -220,8 +221,8 @@ def run(request: RunRequest, *, progress: Callable[[str], None] | None = None) -
     record = directory / f"{stem}.ipynb"
     atomic_write_text(record, json.dumps(clean, indent=1, ensure_ascii=False) + "\n")
     _index(reports_dir, meta)
-    if request.incident is not None:
-        _link(reports_dir, request.incident, meta)
+    if incident is not None:
+        _link(reports_dir, incident, meta)
     message = _message(meta)
     say(message)
     return RunResult(run_id, status, exit_code, record, html_path, meta, message)
@@ -374,6 +375,20 @@ def _index(reports_dir: Path, meta: dict[str, Any]) -> None:
         RecordIndex(reports_dir).add(meta)
     except (OSError, NoaError) as exc:  # the record is on disk; `noa reports reindex` recovers
         log.warning("could not update the records index: %s", exc)
+
+
+def _incident_of(request: RunRequest, parameters: Mapping[str, Any]) -> str | None:
+    """The incident the run belongs to: ``--incident``, else a runbook's own ``incident``
+    parameter (the incident runbooks take the id as a parameter); both must agree."""
+    declared = parameters.get("incident")
+    if not isinstance(declared, str) or not declared:
+        return request.incident
+    if request.incident is not None and request.incident != declared:
+        raise ParameterError(
+            f"--incident {request.incident} and -p incident {declared} disagree; give one",
+            name="incident",
+        )
+    return declared
 
 
 def _incident_store(reports_dir: Path) -> Any:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from runbook_plans import INCIDENT_RUNS, PREREQUISITES
+from runbook_plans import INCIDENT_RUNS, PREREQUISITES, incident_parameters
 
 from noa_lib.records.catalog import Catalog
 
@@ -66,7 +66,8 @@ def test_planted_secrets_appear_in_no_record_html_index_or_log(sandbox_target, e
     logs = []
     runs = 0
     for runbook in RUNBOOKS:
-        for name, params in [*PREREQUISITES.get(runbook, []), (runbook, {})]:
+        own = incident_parameters(runbook, tmp_path / "reports")
+        for name, params in [*PREREQUISITES.get(runbook, []), (runbook, own)]:
             if name == runbook and runbook in INCIDENT_RUNS:  # a resolved incident to review
                 params = {"incident": scripted_incident(INCIDENT_RUNS[runbook], env, logs)}
                 runs += len(INCIDENT_RUNS[runbook])
