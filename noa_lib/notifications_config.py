@@ -37,6 +37,10 @@ from typing import Any, Protocol
 
 from noa_lib.errors import ConfigError
 
+AUTH_SCHEMES = {"bearer": "Bearer", "oauth": "OAuth"}
+"""The ``Authorization`` scheme of each header-borne secret (Statuspage's API takes
+``OAuth <api key>``; a generic webhook a bearer token)."""
+
 
 class SecretRef(Protocol):
     """What :class:`noa_lib.config.SecretRef` offers (this module sits below ``config``)."""
@@ -148,4 +152,5 @@ def _parse_sink(name: str, table: Any, where: str, base: Path,
     return NotificationSink(name=name, kind=kind, url=url, secret=secret, timeout=timeout)
 
 
-__all__ = ["KINDS", "NotificationSink", "parse_notifications"]
+__all__ = [
+    "AUTH_SCHEMES","KINDS", "NotificationSink", "parse_notifications"]

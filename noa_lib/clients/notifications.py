@@ -1,7 +1,8 @@
 """The only module that posts incident updates: one HTTP request per sink (``requests``).
 
 :func:`send` resolves the sink's URL and secret at the moment it sends, puts the secret where the
-request says it belongs (PagerDuty's ``routing_key`` body field, or ``Authorization: Bearer``) and
+request says it belongs (PagerDuty's ``routing_key`` body field, ``Authorization: OAuth`` for
+Statuspage, ``Authorization: Bearer`` for a webhook) and
 nowhere else, and maps failures to ours with messages scrubbed of the URL's and secret's values.
 
 Error mapping::
@@ -22,7 +23,7 @@ import requests
 
 from noa_lib.clients._errors import failure, safe
 from noa_lib.errors import ClientError, NotFound, Timeout, Unavailable
-from noa_lib.notifications_config import NotificationSink
+from noa_lib.notifications_config import AUTH_SCHEMES, NotificationSink
 
 BACKEND = "notification sink"
 
@@ -41,7 +42,7 @@ def send(
     sink: NotificationSink, *, method: str, path: str, body: dict[str, Any], auth: str | None
 ) -> SendResult:
     """Send ``body`` as JSON by ``method`` to the sink's URL + ``path``; ``auth`` says where the
-    secret goes (``"routing_key"``, ``"bearer"`` or ``None``).
+    secret goes (``"routing_key"``, ``"bearer"``, ``"oauth"`` or ``None``).
 
     Returns:
         :class:`SendResult` for a 2xx answer (``data``: the JSON answer, if any).
@@ -57,8 +58,8 @@ def send(
     headers = {"Content-Type": "application/json", "User-Agent": "noa-runbooks"}
     if auth == "routing_key" and secret is not None:
         body = {"routing_key": secret, **body}
-    elif auth == "bearer" and secret is not None:
-        headers["Authorization"] = f"Bearer {secret}"
+    elif auth in AUTH_SCHEMES and secret is not None:
+        headers["Authorization"] = f"{AUTH_SCHEMES[auth]} {secret}"
     timeout = (min(sink.timeout, 5.0), sink.timeout)
     try:
         response = requests.request(method, url.rstrip("/") + path if path

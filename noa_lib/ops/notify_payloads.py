@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from noa_lib.notifications_config import AUTH_SCHEMES
 from noa_lib.ops.incident_comms import IncidentUpdate
 
 PAGERDUTY_SEVERITY = {"P0": "critical", "P1": "error", "P2": "warning", "P3": "info"}
@@ -37,7 +38,8 @@ class NotificationRequest:
     """One HTTP request to a sink, without its secret.
 
     ``path`` is appended to the sink's URL; ``auth`` says where the secret goes: ``"routing_key"``
-    (PagerDuty: the body field), ``"bearer"`` (``Authorization: Bearer …``) or ``None``.
+    (PagerDuty: the body field), ``"bearer"`` (``Authorization: Bearer …``), ``"oauth"``
+    (``Authorization: OAuth …``, Statuspage's API keys) or ``None``.
     """
 
     sink: str
@@ -59,8 +61,8 @@ class NotificationRequest:
     def masked_headers(self) -> dict[str, str]:
         """The headers as a plan shows them."""
         headers = {"Content-Type": "application/json"}
-        if self.auth == "bearer":
-            headers["Authorization"] = f"Bearer {MASK}"
+        if self.auth in AUTH_SCHEMES:
+            headers["Authorization"] = f"{AUTH_SCHEMES[self.auth]} {MASK}"
         return headers
 
 
@@ -92,10 +94,10 @@ def build_request(
     if kind == "statuspage":
         body = statuspage_incident(update, create=statuspage_id is None)
         if statuspage_id is None:
-            return NotificationRequest(sink, kind, "POST", "/incidents", body, auth="bearer",
+            return NotificationRequest(sink, kind, "POST", "/incidents", body, auth="oauth",
                                        summary=f"status page: create ({update.status_page_status})")
         return NotificationRequest(sink, kind, "PATCH", f"/incidents/{statuspage_id}", body,
-                                   auth="bearer",
+                                   auth="oauth",
                                    summary=f"status page: update ({update.status_page_status})",
                                    extra={"statuspage_id": statuspage_id})
     if kind == "webhook":

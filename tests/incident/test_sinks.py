@@ -121,7 +121,7 @@ def test_each_sink_gets_its_documented_format_and_its_secret_only_where_it_belon
     assert pager.json["payload"]["severity"] == "error"  # P1
     (status,) = rx.on("/statuspage/")
     assert (status.method, status.path) == ("POST", "/statuspage/v1/pages/page1/incidents")
-    assert status.headers["Authorization"] == f"Bearer {SP_TOKEN}"
+    assert status.headers["Authorization"] == f"OAuth {SP_TOKEN}"  # Statuspage's API keys
     body = status.json["incident"]
     assert body["status"] == "investigating" and body["impact_override"] == "major"
     assert "INC-" not in json.dumps(body) and "ana" not in json.dumps(body)
