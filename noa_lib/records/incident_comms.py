@@ -17,7 +17,7 @@ from typing import Any
 from noa_lib.config import load_config
 from noa_lib.errors import ParameterError
 from noa_lib.ops.incident_comms import IncidentUpdate, impact_figures, incident_update
-from noa_lib.records.incident_timeline import _record_meta
+from noa_lib.records.incident_timeline import linked_records
 from noa_lib.records.incidents import IncidentStore
 
 
@@ -26,14 +26,8 @@ def _store(root: Path | None) -> IncidentStore:
 
 
 def _linked_metas(store: IncidentStore, incident: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    from noa_lib.records.index import RecordIndex
-
-    index = RecordIndex(store.root)
-    metas = []
-    for link in incident.get("records") or []:
-        meta = _record_meta(index, store.root, link)
-        if meta is not None:
-            metas.append(meta)
+    """The incident's records (those found), oldest run first."""
+    metas, _missing = linked_records(store, incident)
     return sorted(metas, key=lambda m: str(m.get("started_at") or ""))
 
 
