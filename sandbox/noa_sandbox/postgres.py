@@ -18,7 +18,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from noa_lib.clients.pgserver import PgBinaries, RunAs
+from noa_lib.clients.pgserver import PgBinaries, RunAs, pg_ctl_start_argv
 from noa_lib.errors import PreconditionFailed, Unavailable
 from noa_sandbox import processes, walarchive
 from noa_sandbox.layout import Layout
@@ -247,18 +247,7 @@ def start(
         Unavailable: the server did not start; the message carries the log tail.
     """
     log = layout.log("postgres")
-    argv = [
-        bins.tool("pg_ctl"),
-        "start",
-        "-D",
-        str(layout.pg_data),
-        "-l",
-        str(log),
-        "-w",
-        "-t",
-        str(int(timeout)),
-        "-s",
-    ]
+    argv = pg_ctl_start_argv(bins, layout.pg_data, log, timeout)
     result = subprocess.run(  # noqa: S603
         who.argv(argv),
         stdin=subprocess.DEVNULL,

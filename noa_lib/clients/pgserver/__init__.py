@@ -27,6 +27,7 @@ from noa_lib.clients.pgserver.basebackup import BaseBackupInfo, BaseBackupStream
 from noa_lib.clients.pgserver.binaries import INSTALL_HINT, SERVER_TOOLS, PgBinaries, find_binaries
 from noa_lib.clients.pgserver.cluster import (
     ClusterProcess,
+    pg_ctl_start_argv,
     postmaster_pid,
     postmaster_status,
     start_cluster,
@@ -61,6 +62,7 @@ __all__ = [
     "postmaster_status",
     "run_as",
     "scan_wal",
+    "pg_ctl_start_argv",
     "start_cluster",
     "stop_cluster",
 ]

@@ -28,6 +28,13 @@ class ClusterProcess:
     log_file: Path
 
 
+def pg_ctl_start_argv(bins: PgBinaries, data_dir: Path, log_file: Path, timeout: float
+                      ) -> list[str]:
+    """``pg_ctl start -w -s`` of ``data_dir`` logging to ``log_file``, waiting ``timeout`` s."""
+    return [bins.tool("pg_ctl"), "start", "-D", str(data_dir), "-l", str(log_file), "-w", "-t",
+            str(int(timeout)), "-s"]
+
+
 def start_cluster(
     bins: PgBinaries,
     data_dir: Path,
@@ -47,18 +54,7 @@ def start_cluster(
         Unavailable: the server did not start or stopped during recovery (log tail included).
         Timeout: not ready within ``timeout`` seconds (the server is stopped again).
     """
-    argv = [
-        bins.tool("pg_ctl"),
-        "start",
-        "-D",
-        str(data_dir),
-        "-l",
-        str(log_file),
-        "-w",
-        "-t",
-        str(int(timeout)),
-        "-s",
-    ]
+    argv = pg_ctl_start_argv(bins, data_dir, log_file, timeout)
     try:
         result = subprocess.run(
             who.argv(argv),
@@ -169,6 +165,7 @@ def _alive(pid: int) -> bool:
 
 __all__ = [
     "ClusterProcess",
+    "pg_ctl_start_argv",
     "postmaster_pid",
     "postmaster_status",
     "start_cluster",
