@@ -4,7 +4,8 @@ NOA Server logs one JSON object per line::
 
     {"ts": "2026-11-27T01:02:03.123Z", "level": "error", "logger": "noa.api",
      "msg": "Unhandled exception in /api/v1/chat: KeyError 'choices'", "path": "/api/v1/chat",
-     "status": 500, "duration_ms": 84, "request_id": "7f3a…"}
+     "status": 500, "duration_ms": 84, "request_id": "7f3a…",
+     "org_id": 17, "api_key_id": 49}
 
 Lines are a function of (pod uid, container, second) and of the effects in force at that second
 (the scenario since it began, the release the pod runs), so repeated reads agree and a window
@@ -44,6 +45,8 @@ from noa_sandbox.simulator.spec import WorldSpec
 
 MAX_WINDOW_S = 6 * 3600
 LINES_PER_S = {"api": 3.0, "worker": 1.2, "web": 2.0}
+ORGANIZATIONS = 2000
+"""Organizations in the seeded database (``data.sql``); request lines name one of them."""
 LOGGERS = {"api": "noa.api", "worker": "noa.worker", "web": "noa.web"}
 
 _BAD_RELEASE = (
@@ -180,6 +183,14 @@ def _routes(endpoints: tuple[Endpoint, ...], effects: Effects) -> list[_Route]:
     return out
 
 
+def _caller(rng: random.Random) -> tuple[int, int]:
+    """The organization and API key of one request: the seeded data's ids (organizations
+    1..:data:`ORGANIZATIONS`, keys ``3(o-1)+1..3``), a few large organizations sending most of the
+    traffic."""
+    org = 1 + int(ORGANIZATIONS * rng.random() ** 3)
+    return org, 3 * (org - 1) + 1 + int(rng.random() * 2)
+
+
 class _Generator:
     """Lines of one container run."""
 
@@ -292,9 +303,11 @@ class _Generator:
         duration = route.median_s * math.exp(catalog.LATENCY_SIGMA * rng.gauss(0.0, 1.0))
         duration_ms = max(1, int(duration * 1000))
         request_id = f"{rng.getrandbits(64):016x}"
+        org_id, api_key_id = _caller(rng)
+        ids = (request_id, org_id, api_key_id)
         if status >= 500:
             msg = self._error(rng, endpoint, status, effects)
-            return self._fast(t, "error", msg, endpoint, status, duration_ms, request_id)
+            return self._fast(t, "error", msg, endpoint, status, duration_ms, ids)
         if endpoint.db_bound and effects.extra_latency_s.get(self.service, 0.0) > 0 and (
             duration_ms > 1000
         ):
@@ -305,20 +318,20 @@ class _Generator:
             ))
             ms = int(duration_ms * (0.7 + 0.25 * rng.random()))
             return self._fast(t, "warning", f"slow query {ms} ms: {query}", endpoint, status,
-                              duration_ms, request_id)
+                              duration_ms, ids)
         if status == 404:
-            return self._fast(t, "info", "not found", endpoint, status, duration_ms, request_id)
-        return self._fast(t, "info", "request completed", endpoint, status, duration_ms,
-                          request_id)
+            return self._fast(t, "info", "not found", endpoint, status, duration_ms, ids)
+        return self._fast(t, "info", "request completed", endpoint, status, duration_ms, ids)
 
     def _fast(self, t: float, level: str, msg: str, endpoint: Endpoint, status: int,
-              duration_ms: int, request_id: str) -> str:
+              duration_ms: int, ids: tuple[str, int, int]) -> str:
         """A request line (the same JSON as :meth:`_line`, formatted without ``json.dumps``)."""
+        request_id, org_id, api_key_id = ids
         return (
             f'{{"ts": "{_ts(t)}", "level": "{level}", "logger": "{self.logger}", "msg": '
             f'{encode_basestring(msg)}, "path": "{endpoint.path}", "method": '
             f'"{endpoint.method}", "status": {status}, "duration_ms": {duration_ms}, '
-            f'"request_id": "{request_id}"}}'
+            f'"request_id": "{request_id}", "org_id": {org_id}, "api_key_id": {api_key_id}}}'
         )
 
     def _error(self, rng: random.Random, endpoint: Endpoint, status: int,
