@@ -179,6 +179,11 @@ _LAZY: dict[str, str] = {
     "show_update": "noa_lib.show.notifications",
     "notification_plan_table": "noa_lib.show.notifications",
     "deliveries_table": "noa_lib.show.notifications",
+    # mitigations (diagnose → plan → apply → verify → revert)
+    "Mitigation": "noa_lib.ops.mitigation",
+    "Verdict": "noa_lib.ops.mitigation",
+    "run_mitigation": "noa_lib.ops.mitigation",
+    "record_mitigation": "noa_lib.records.incident_status",
     # safety
     "Plan": "noa_lib.ops.safety",
     "Change": "noa_lib.ops.safety",
@@ -275,6 +280,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.ops.incident_comms import incident_update
     from noa_lib.ops.logs.investigate import investigate_logs
     from noa_lib.ops.metrics_checks import check_thresholds, threshold_figures
+    from noa_lib.ops.mitigation import Mitigation, Verdict, run_mitigation
     from noa_lib.ops.monitoring_stack import monitoring_stack
     from noa_lib.ops.names import validate_name
     from noa_lib.ops.notify import delivery_figures, plan_notifications, send_notifications
