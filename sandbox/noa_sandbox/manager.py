@@ -15,6 +15,7 @@ from pathlib import Path
 from noa_lib.clients import pgserver
 from noa_lib.errors import NoaError, PreconditionFailed, Unavailable
 from noa_sandbox import (
+    causes,
     datastores,
     kubernetes,
     monitoring,
@@ -147,6 +148,10 @@ def down(state_dir: Path | None = None, *, progress: Progress | None = None) -> 
     with exclusive_lock(layout.lock_file):
         state = load_state(layout.state_file)
         target.withdraw(layout.target_file)
+        try:
+            causes.clear(layout)  # what a scenario created (held sessions, helper processes…)
+        except Exception as exc:  # noqa: BLE001 - stopping the sandbox goes on regardless
+            say(f"removing the scenario's cause failed ({exc}); see {causes.causes_file(layout)}")
         s3 = state.s3
         pg = state.postgres
         kube = state.kubernetes

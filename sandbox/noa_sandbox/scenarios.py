@@ -1,5 +1,7 @@
 """``noa sandbox scenario NAME``: put the simulated NOA Server into a named situation.
 
+A scenario with a real cause (:mod:`noa_sandbox.causes`) creates that state first (and
+switching away removes exactly what it created); the others are effects the simulator applies.
 The scenario is written to the world file (``<state>/simulator/world.json``), which the running
 simulator re-reads every second; Prometheus scrapes it every 2 s, so the effect shows in queries
 within ~15 s. The scenario lasts until another is set or the sandbox goes ``down`` (a crashed
@@ -14,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from noa_lib.errors import ParameterError, PreconditionFailed
-from noa_sandbox import processes
+from noa_sandbox import causes, processes
 from noa_sandbox.layout import Layout, default_state_dir
 from noa_sandbox.simulator.scenarios import NAMES, SCENARIOS, Scenario
 from noa_sandbox.simulator.spec import WorldSpec, default_spec, read_spec, update_spec
@@ -80,6 +82,7 @@ def set_scenario(state_dir: Path | None, name: str, *, now: float | None = None)
         return spec
 
     when = time.time() if now is None else now
+    causes.switch(layout, name)  # the real state first: the old cause's removed, the new made
     # locked: the sandbox cluster writes the same file (the pods that serve)
     return update_spec(
         layout.world_file, lambda spec: replace(spec, scenario=name, since=when), broken=broken

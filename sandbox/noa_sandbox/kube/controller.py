@@ -52,7 +52,6 @@ from noa_sandbox.kube.replicasets import sync_replicaset
 from noa_sandbox.kube.store import Store
 from noa_sandbox.kube.worldsync import WorldSync, serving_pods
 from noa_sandbox.simulator import catalog
-from noa_sandbox.simulator.scenarios import SCENARIOS
 from noa_sandbox.simulator.world import oom_kills
 
 log = logging.getLogger("noa.kube.controller")
@@ -167,7 +166,7 @@ class Controller:
         pods = self.store.list("pods")[0]
         self.kubelet.forget({str(p["metadata"]["uid"]) for p in pods})
         spec = self.world.spec()
-        scenario = SCENARIOS[spec.scenario].effects
+        scenario = spec.effects
         oom_pod = catalog.resolve_pod(scenario.oom_pod, spec.pods)
         kills = oom_kills(max(0.0, now - spec.since))
         job_by_uid = {j["metadata"]["uid"]: j for j in jobs}

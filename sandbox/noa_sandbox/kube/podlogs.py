@@ -157,6 +157,8 @@ def _reference(ref: Obj) -> str:
 def _effects_at(spec: WorldSpec, pod: Pod, t: float) -> Effects:
     release = spec.releases.get(pod.version)
     base = SCENARIOS[spec.scenario].effects if t >= spec.since else Effects()
+    if t >= spec.observed_since:
+        base = base.merged(spec.observed)
     return base if release is None else base.merged(release)
 
 
@@ -212,7 +214,7 @@ class _Generator:
         self.routes_after = _routes(self.endpoints, self.effects_after)
         self.logger = LOGGERS[self.service]
         self.oom_target = catalog.resolve_pod(
-            SCENARIOS[spec.scenario].effects.oom_pod, spec.pods
+            spec.effects.oom_pod, spec.pods
         ) == self.sim_pod.name
         self.crash = spec.info(self.sim_pod.version).crash
         self.config = effective_config(pod, container)
@@ -341,7 +343,7 @@ class _Generator:
         if release is not None and release.error_5xx.get(self.service):
             causes.append((release.error_5xx[self.service],
                            rng.choice(_BAD_RELEASE).format(path=endpoint.path)))
-        scenario = SCENARIOS[self.spec.scenario].effects
+        scenario = self.spec.effects
         weight = scenario.error_5xx.get(self.service, 0.0)
         ms = rng.randint(200, 9000)
         if self.service in effects.pool_full:

@@ -34,6 +34,7 @@ from prometheus_client.registry import Collector
 from noa_sandbox.simulator import catalog
 from noa_sandbox.simulator.cache import RedisCaches
 from noa_sandbox.simulator.families import FAMILIES
+from noa_sandbox.simulator.observing import ObservingThread
 from noa_sandbox.simulator.spec import WorldSpec, read_spec
 from noa_sandbox.simulator.world import World
 
@@ -179,6 +180,8 @@ def run(
                          handler_class=_SilentHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    watching = ObservingThread(spec_path, stop)
+    watching.start()
     log.info("serving http://%s:%d/metrics; scenario %s", host, port, world.spec.scenario)
     orphaned_since: float | None = None
     last = now
@@ -200,9 +203,11 @@ def run(
                 log.warning("state directory %s is gone: exiting", spec_path.parent)
                 break
     finally:
+        stop.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+        watching.join(timeout=5)
     return 0
 
 

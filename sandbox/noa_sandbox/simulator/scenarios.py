@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 
 def _frozen(values: Mapping[str, float] | None = None) -> Mapping[str, float]:
@@ -40,6 +41,67 @@ class Effects:
     oom_pod: str | None = None
     disk_filling_volume: str | None = None
     backlog_queue: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        """No departure from normal behaviour."""
+        return self == Effects()
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (only the fields that depart from normal)."""
+        out: dict[str, Any] = {}
+        for key in ("error_5xx", "extra_latency_s", "cpu_extra"):
+            if getattr(self, key):
+                out[key] = dict(getattr(self, key))
+        if self.pool_full:
+            out["pool_full"] = sorted(self.pool_full)
+        if self.pool_pressure:
+            out["pool_pressure"] = self.pool_pressure
+        for key in ("ai_down", "oom_pod", "disk_filling_volume", "backlog_queue"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Effects:
+        """Effects from :meth:`to_json`'s form.
+
+        Raises:
+            ValueError: not an object of known fields with the right types.
+        """
+        if not isinstance(raw, dict):
+            raise ValueError("effects must be a JSON object")
+        unknown = set(raw) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown effects: {', '.join(sorted(unknown))}")
+
+        def shares(key: str) -> Mapping[str, float]:
+            value = raw.get(key) or {}
+            if not isinstance(value, dict) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in value.values()
+            ):
+                raise ValueError(f"{key} must map services to numbers")
+            return _frozen({str(k): float(v) for k, v in value.items()})
+
+        def name(key: str) -> str | None:
+            value = raw.get(key)
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{key} must be a name")
+            return value
+
+        pool_full = raw.get("pool_full") or []
+        if not isinstance(pool_full, list) or not all(isinstance(v, str) for v in pool_full):
+            raise ValueError("pool_full must be a list of services")
+        pressure = raw.get("pool_pressure", 0.0)
+        if isinstance(pressure, bool) or not isinstance(pressure, int | float):
+            raise ValueError("pool_pressure must be a number")
+        return cls(
+            error_5xx=shares("error_5xx"), extra_latency_s=shares("extra_latency_s"),
+            pool_full=frozenset(pool_full), pool_pressure=float(pressure),
+            cpu_extra=shares("cpu_extra"), ai_down=name("ai_down"), oom_pod=name("oom_pod"),
+            disk_filling_volume=name("disk_filling_volume"),
+            backlog_queue=name("backlog_queue"),
+        )
 
     def merged(self, other: Effects) -> Effects:
         """These effects combined with ``other`` (the worse error share, added latencies)."""

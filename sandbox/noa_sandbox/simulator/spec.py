@@ -133,6 +133,15 @@ class WorldSpec:
     containers: tuple[Container, ...] | None = None
     nodes: tuple[Node, ...] | None = None
     volumes: tuple[Volume, ...] | None = None
+    observed: Effects = field(default_factory=Effects)
+    observed_since: float = 0.0
+
+    @property
+    def effects(self) -> Effects:
+        """What is in force now: the scenario's own effects (for scenarios still simulated as
+        effects) with the effects the simulator observes in real state (:attr:`observed`: held
+        sessions, the ConfigMap's settings… — see :mod:`noa_sandbox.causes`)."""
+        return SCENARIOS[self.scenario].effects.merged(self.observed)
 
     def infrastructure(self) -> tuple[tuple[Container, ...], tuple[Node, ...],
                                       tuple[Volume, ...]]:
@@ -147,8 +156,9 @@ class WorldSpec:
         return self.release_info.get(version, ReleaseInfo())
 
     def effects_for(self, pod: Pod) -> Effects:
-        """The scenario's effects combined with those of the release ``pod`` runs."""
-        base = SCENARIOS[self.scenario].effects
+        """The effects in force (:attr:`effects`) combined with those of the release ``pod``
+        runs."""
+        base = self.effects
         release = self.releases.get(pod.version)
         return base if release is None else base.merged(release)
 
@@ -179,6 +189,8 @@ class WorldSpec:
                {"containers": [asdict(c) for c in self.containers]}),
             **({} if self.nodes is None else {"nodes": [asdict(n) for n in self.nodes]}),
             **({} if self.volumes is None else {"volumes": [asdict(v) for v in self.volumes]}),
+            **({} if self.observed.empty else
+               {"observed": self.observed.to_json(), "observed_since": self.observed_since}),
         }
 
 
@@ -245,6 +257,8 @@ def parse_spec(raw: Any, *, now: float | None = None) -> WorldSpec:
         containers=_records(raw, "containers", Container),
         nodes=_records(raw, "nodes", Node),
         volumes=_records(raw, "volumes", Volume),
+        observed=Effects.from_json(raw.get("observed") or {}),
+        observed_since=_number(raw, "observed_since", 0.0),
     )
 
 

@@ -23,7 +23,7 @@ from noa_sandbox.simulator import catalog, exporters, model
 from noa_sandbox.simulator.cache import Counts, model_counts, whole
 from noa_sandbox.simulator.catalog import Pod
 from noa_sandbox.simulator.infra import Infra
-from noa_sandbox.simulator.scenarios import SCENARIOS, Effects
+from noa_sandbox.simulator.scenarios import Effects
 from noa_sandbox.simulator.spec import WorldSpec
 
 Labels = tuple[str, ...]
@@ -211,7 +211,7 @@ class World:
 
     def _step_infra(self, now: float, dt: float, level: float) -> None:
         """The containers, nodes and volumes; the leaking pod's memory and its OOM kills."""
-        effects = SCENARIOS[self.spec.scenario].effects
+        effects = self.spec.effects
         oom_pod = catalog.resolve_pod(effects.oom_pod, self.spec.pods)
         memory = None
         new_kills = 0
@@ -228,7 +228,7 @@ class World:
     # ------------------------------------------------------------------ shared services
 
     def _step_shared(self, now: float, dt: float, level: float) -> None:
-        effects = SCENARIOS[self.spec.scenario].effects
+        effects = self.spec.effects
         api_rps = sum(model.endpoint_rps(e, level) for e in catalog.endpoints_of("api"))
         lookups = {
             cache: whole(self._jitter(api_rps * per_request * dt), self._rng)
