@@ -2,11 +2,12 @@
 
 Run from the repository root::
 
-    python -m bench.bench_alerts [--runs 3] [--days 90] [--series 20] [--workers 4]
+    python -m bench.bench_alerts [--runs 3] [--runbook incident/triage] [--days 90] …
 
 1. **Webhook → finished triage record.** ``noa alerts serve``'s receiver (in-process, real HTTP,
-   real runner) gets an Alertmanager webhook for ``HighErrorRate``; the clock stops when the
-   ``monitoring/alert_response`` record (.ipynb + .html, indexed) is written. The run targets the
+   real runner) gets an Alertmanager webhook for ``HighErrorRate`` (P1); the clock stops when the
+   ``incident/triage`` record (.ipynb + .html, indexed) is written (``--runbook
+   monitoring/alert_response``: the quick actions' record, for comparison). The run targets the
    project sandbox when ``noa.toml`` publishes it with Prometheus (read-only), else a target
    without backends. Parts, from the record's own timestamps: accept (HTTP answer), queue (to the
    runner's start), kernel start (to the first cell), imports + target (first cells), queries
@@ -46,11 +47,11 @@ def _parse(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-def _webhook(fingerprint: str) -> bytes:
+def _webhook(fingerprint: str, runbook: str) -> bytes:
     alert = {
         "status": "firing",
         "labels": {"alertname": "HighErrorRate", "service": "api", "severity": "P1",
-                   "runbook": "monitoring/alert_response"},
+                   "runbook": runbook},
         "annotations": {"summary": "High 5xx error rate on api"},
         "startsAt": "2026-11-26T22:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
         "generatorURL": "http://prometheus/graph", "fingerprint": fingerprint,
@@ -77,7 +78,7 @@ def _target_name() -> tuple[str | None, str]:
     return "sandbox", "fixture target without backends (start the sandbox for real queries)"
 
 
-def bench_alert_to_record(runs: int) -> None:
+def bench_alert_to_record(runs: int, runbook: str) -> None:
     from noa_lib.records.alert_dispatch import DispatchSettings
     from noa_lib.records.alerts_server import ServerSettings, serve
 
@@ -88,10 +89,10 @@ def bench_alert_to_record(runs: int) -> None:
     server.start()
     host, port = server.server_address[:2]
     parts: dict[str, list[float]] = {}
-    print(f"== webhook → finished alert_response record ({runs} runs, {where})")
+    print(f"== webhook → finished {runbook} record ({runs} runs, {where})")
     try:
         for i in range(runs):
-            body = _webhook(f"bench{i:04d}{int(time.time()):x}")
+            body = _webhook(f"bench{i:04d}{int(time.time()):x}", runbook)
             t0 = time.time()
             conn = http.client.HTTPConnection(str(host), port, timeout=30)
             conn.request("POST", "/alerts", body=body, headers={"Content-Type": "application/json"})
@@ -198,11 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--series", type=int, default=20)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3, help="range fetches per mode")
+    parser.add_argument("--runbook", default="incident/triage",
+                        help="the runbook the alert names (default incident/triage)")
     parser.add_argument("--skip-alerts", action="store_true")
     parser.add_argument("--skip-range", action="store_true")
     args = parser.parse_args(argv)
     if not args.skip_alerts:
-        bench_alert_to_record(args.runs)
+        bench_alert_to_record(args.runs, args.runbook)
     if not args.skip_range:
         bench_range(args.days, args.series, args.workers, args.repeats)
     return 0

@@ -179,6 +179,15 @@ _LAZY: dict[str, str] = {
     "show_update": "noa_lib.show.notifications",
     "notification_plan_table": "noa_lib.show.notifications",
     "deliveries_table": "noa_lib.show.notifications",
+    # incident triage (records-backed: not in the TYPE_CHECKING block)
+    "incident_triage": "noa_lib.records.incident_triage",
+    "triage_incident": "noa_lib.ops.incident_triage",
+    "rank_causes": "noa_lib.ops.triage_causes",
+    "triage_severity_table": "noa_lib.show.incident_triage",
+    "triage_impact_table": "noa_lib.show.incident_triage",
+    "triage_changes_table": "noa_lib.show.incident_triage",
+    "triage_patterns_table": "noa_lib.show.incident_triage",
+    "triage_causes_table": "noa_lib.show.incident_triage",
     # mitigations (diagnose → plan → apply → verify → revert)
     "Mitigation": "noa_lib.ops.mitigation",
     "Verdict": "noa_lib.ops.mitigation",
@@ -278,6 +287,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.ops.deploy.verification import post_deployment_verification
     from noa_lib.ops.findings import Finding, Status, require_ok, worst
     from noa_lib.ops.incident_comms import incident_update
+    from noa_lib.ops.incident_triage import triage_incident
     from noa_lib.ops.logs.investigate import investigate_logs
     from noa_lib.ops.metrics_checks import check_thresholds, threshold_figures
     from noa_lib.ops.mitigation import Mitigation, Verdict, run_mitigation
@@ -289,6 +299,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.ops.severity import SeveritySignals, classify_severity
     from noa_lib.ops.targets import load_target
     from noa_lib.ops.thresholds import THRESHOLDS, threshold
+    from noa_lib.ops.triage_causes import rank_causes
     from noa_lib.show.analysis import analysis_table
     from noa_lib.show.backups import backups_table, drill_table
     from noa_lib.show.charts import backup_history_chart
@@ -302,6 +313,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         handoff_incidents_table,
     )
     from noa_lib.show.history import show_history_backups, show_history_drills
+    from noa_lib.show.incident_triage import (
+        triage_causes_table,
+        triage_changes_table,
+        triage_impact_table,
+        triage_patterns_table,
+        triage_severity_table,
+    )
     from noa_lib.show.logs import log_timeline, log_timeline_chart, patterns_table, sources_frame
     from noa_lib.show.monitoring import (
         show_active_alerts,

@@ -25,6 +25,14 @@ SEVERITIES = ("P0", "P1", "P2", "P3")
 """P0 complete outage/data loss (5 min), P1 major degradation (15 min), P2 minor (1 h),
 P3 cosmetic or early warning (24 h) — NOA's incident classification."""
 DEFAULT_RUNBOOK = "monitoring/alert_response"
+TRIAGE_RUNBOOK = "incident/triage"
+"""P0 and P1 alerts open an incident's triage; the others get the alert's quick actions."""
+PAGING = ("P0", "P1")
+
+
+def runbook_for(severity: str) -> str:
+    """The runbook that answers an alert of ``severity`` when it names none."""
+    return TRIAGE_RUNBOOK if severity in PAGING else DEFAULT_RUNBOOK
 GROUP = "noa-server"
 
 
@@ -42,7 +50,7 @@ class AlertRule:
     description: str
     window: str = "5m"
     by: tuple[str, ...] | None = None
-    runbook: str = DEFAULT_RUNBOOK
+    runbook: str = ""  # empty: by severity (runbook_for)
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -58,9 +66,14 @@ class AlertRule:
         return f"{get_query(self.query).render(self.window, by=self.by)} {self.op} {self.bound:g}"
 
     @property
+    def answered_by(self) -> str:
+        """The runbook the alert receiver runs for this alert."""
+        return self.runbook or runbook_for(self.severity)
+
+    @property
     def runbook_url(self) -> str:
         """``notebooks/<runbook>.ipynb?alert=<name>``: which notebook answers this alert."""
-        return f"notebooks/{self.runbook}.ipynb?alert={self.name}"
+        return f"notebooks/{self.answered_by}.ipynb?alert={self.name}"
 
     def as_rule(self, for_override: str | None = None) -> dict[str, Any]:
         """The rule as Prometheus' rule-file mapping."""
@@ -68,7 +81,7 @@ class AlertRule:
         duration = for_override if for_override is not None else self.for_
         if duration != "0s":
             rule["for"] = duration
-        rule["labels"] = {"severity": self.severity, "runbook": self.runbook}
+        rule["labels"] = {"severity": self.severity, "runbook": self.answered_by}
         rule["annotations"] = {
             "summary": self.summary,
             "description": self.description,
@@ -204,10 +217,13 @@ if __name__ == "__main__":  # pragma: no cover - regeneration entry point
 
 __all__ = [
     "DEFAULT_RUNBOOK",
+    "PAGING",
+    "TRIAGE_RUNBOOK",
     "RULES",
     "SEVERITIES",
     "AlertRule",
     "get_rule",
     "rules_document",
+    "runbook_for",
     "rules_yaml",
 ]

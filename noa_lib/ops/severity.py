@@ -19,7 +19,9 @@ The thresholds that map measurements onto that table (each rule adds a reason; t
   alert's critical bound); any one service ≥ 25 % failing; p95 latency > 2 s; ≥ 10 organizations
   hit.
 - **P2**: overall error share ≥ 2 %; any one service ≥ 5 % failing; p95 latency > 1 s; any
-  endpoint or organization named as hit.
+  endpoint or organization named as hit; a dependency down that NOA works around (an AI provider
+  with its breaker open: fallbacks serve, degraded); a capacity risk that will become an outage if
+  nobody acts (a volume ≥ 90 % full, a queue backlog, OOM kills).
 - **P3**: none of the above (cosmetic).
 
 Example::
@@ -73,7 +75,9 @@ class SeveritySignals:
     per service; ``services_down`` the services with no serving pod or whose scrape is down, out of
     ``services_total``; ``data_loss`` names data-loss signals that are true (e.g.
     ``{"backup_failed": True, "replication_broken": False}``); ``endpoints`` and ``organizations``
-    are those seen failing; ``outage_services`` are the services whose loss alone is an outage.
+    are those seen failing; ``outage_services`` are the services whose loss alone is an outage;
+    ``dependencies_down`` and ``capacity_risks`` name what is degraded but worked around, and
+    what will fail if nobody acts (both P2).
     """
 
     error_share: float | None = None
@@ -85,6 +89,8 @@ class SeveritySignals:
     endpoints: Sequence[str] = ()
     organizations: Sequence[str] = ()
     outage_services: Sequence[str] = ("api",)  # down alone means a complete outage
+    dependencies_down: Sequence[str] = ()  # e.g. ("ai provider openai",): degraded, worked around
+    capacity_risks: Sequence[str] = ()  # e.g. ("volume noa-uploads 93 % full",)
 
 
 @dataclass(frozen=True)
@@ -172,6 +178,10 @@ def classify_severity(
     endpoints = sorted(set(signals.endpoints))
     if endpoints:
         found.append((2, f"endpoint(s) failing: {', '.join(endpoints)}"))
+    for dependency in sorted(set(signals.dependencies_down)):
+        found.append((2, f"dependency down: {dependency}"))
+    for risk in sorted(set(signals.capacity_risks)):
+        found.append((2, f"capacity risk: {risk}"))
     found.sort(key=lambda item: item[0])
     level = found[0][0] if found else 3
     severity = SEVERITIES[level]
@@ -196,6 +206,8 @@ def _evidence(signals: SeveritySignals) -> dict[str, Any]:
         "data_loss": dict(signals.data_loss),
         "endpoints": sorted(set(signals.endpoints)),
         "organizations": sorted(set(signals.organizations)),
+        "dependencies_down": sorted(set(signals.dependencies_down)),
+        "capacity_risks": sorted(set(signals.capacity_risks)),
     }
 
 

@@ -8,6 +8,10 @@ an :class:`AlertJob`; :class:`Dispatcher` runs the firing ones through
 ``dedup_window`` seconds ago is a duplicate and starts nothing. The HTTP side lives in
 :mod:`noa_lib.records.alerts_server`.
 
+An alert names its runbook (``runbook`` label or annotation, or ``runbook_url``); one that names
+none is answered by ``incident/triage`` when its severity is P0/P1 and by
+``monitoring/alert_response`` otherwise (:func:`noa_lib.ops.alert_rules.runbook_for`).
+
 Every accepted firing alert belongs to an incident (:mod:`noa_lib.records.incidents`): the open
 incident of its Alertmanager group (``groupKey``), or a new one opened for that group with the
 severity of the alert's ``severity`` label; the run carries the incident's id, and the answer
@@ -135,8 +139,20 @@ def _job(index: int, alert: Any, default_runbook: str) -> AlertJob:
         labels=labels,
         annotations=annotations,
         starts_at=starts_at if isinstance(starts_at, str) else "",
-        runbook=runbook_of(labels, annotations, default_runbook),
+        runbook=runbook_of(labels, annotations, _default_for(labels, default_runbook)),
     )
+
+
+def _default_for(labels: Mapping[str, str], default_runbook: str) -> str:
+    """The runbook for an alert that names none: P0/P1 alerts open the incident's triage
+    (``incident/triage``), the others the alert's quick actions — unless the receiver was given
+    another default."""
+    if default_runbook != DEFAULT_RUNBOOK:
+        return default_runbook
+    from noa_lib.ops.alert_rules import runbook_for
+    from noa_lib.records.incidents import severity_of_label
+
+    return runbook_for(severity_of_label(labels.get("severity")))
 
 
 def _text_map(value: Any, where: str) -> dict[str, str]:

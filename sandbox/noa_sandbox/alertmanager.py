@@ -67,7 +67,7 @@ def render_config(webhook: str, *, bearer_token_file: Path | None = None) -> str
     config = {
         "route": {
             "receiver": RECEIVER,
-            "group_by": ["alertname", "service"],
+            "group_by": ["alertname"],  # as deploy/alertmanager: one group per alert name
             "group_wait": "1s",
             "group_interval": "5s",
             "repeat_interval": "1h",

@@ -351,6 +351,96 @@ def test_every_scenario_changes_live_metrics_within_seconds(private: dict[str, A
     print("\nscenario visible after (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
 
 
+TRIAGE_WINDOW = "20s"
+TRIAGE_EXPECTED: dict[str, tuple[str | None, str | None]] = {
+    # scenario: (the runbook triage must name first, the severity NOA's table gives its signals;
+    # None where the scenario's signals sit on a threshold: then the table, applied here to the
+    # same instant's raw series, decides)
+    "normal": (None, "P3"),
+    "error-spike": ("incident/high_error_rate", "P1"),  # api ~30 % failing (≥ 25 %)
+    "slow-db": ("incident/high_latency", "P1"),  # p95 > 2 s
+    "pool-exhausted": ("incident/db_pool_exhausted", None),  # ~4-5 % failing, p95 ~2 s
+    "ai-provider-down": ("incident/ai_provider_failover", "P2"),  # a dependency down
+    "oom": ("incident/oom_kills", "P2"),  # OOM kills: a capacity risk
+    "disk-filling": ("incident/disk_space", "P2"),  # a volume ≥ 90 % full
+    "queue-backlog": ("scaling/horizontal_scale", "P2"),  # a queue ≥ 500 behind
+}
+
+
+def table_severity(url: str, at: float, window: str) -> str:
+    """NOA's severity table applied to the raw series at ``at`` (independent of triage's code)."""
+    def value(promql: str) -> float:
+        found = scalar(url, promql, at)
+        return 0.0 if found is None else found
+
+    share = value(ERROR_RATIO % (window, window))
+    per_service = [float(r["value"][1]) for r in query(url, (
+        'sum by (service) (rate(noa_http_requests_total{namespace="noa",status=~"5.."}[W]))'
+        ' / sum by (service) (rate(noa_http_requests_total{namespace="noa"}[W]))'
+    ).replace("[W]", f"[{window}]"), at)]
+    p95 = value(P95 % window)
+    if share > 0.5:
+        return "P0"
+    if share >= 0.05 or max(per_service, default=0) >= 0.25 or p95 > 2.0:
+        return "P1"
+    risks = [
+        'max(noa_ai_provider_circuit_breaker_state{namespace="noa"}) >= 2',
+        'max(kubelet_volume_stats_used_bytes{namespace="noa"}'
+        ' / kubelet_volume_stats_capacity_bytes{namespace="noa"}) >= 0.9',
+        'max(noa_queue_depth{namespace="noa"}) >= 500',
+        ('sum(increase(kube_pod_container_status_restarts_total{namespace="noa"}[W])'
+         ' * on (namespace, pod, container) group_left max by (namespace, pod, container)'
+         ' (kube_pod_container_status_last_terminated_reason{namespace="noa",'
+         'reason="OOMKilled"})) >= 0.5').replace("[W]", f"[{window}]"),
+    ]
+    if share >= 0.02 or max(per_service, default=0) >= 0.05 or p95 > 1.0 or any(
+        query(url, promql, at) for promql in risks
+    ):
+        return "P2"
+    return "P3"
+
+
+def test_triage_puts_each_scenarios_cause_first_and_names_none_when_normal(
+    private: dict[str, Any],
+) -> None:
+    """Incident triage on every scenario: its cause ranked first, with the runbook's command;
+    its severity as NOA's table gives it for the same instant's signals; nothing on normal."""
+    from datetime import UTC, datetime
+
+    from noa_lib.config import load_config
+    from noa_lib.ops.incident_triage import triage_incident
+
+    state_dir: Path = private["state_dir"]
+    url = prom_url(private["status"])
+    target = load_config(state_dir / "target.toml", env={}).target("sandbox")
+    assert set(TRIAGE_EXPECTED) == set(NAMES)
+    seconds = float(TRIAGE_WINDOW.rstrip("s"))
+    seen = {}
+    for name in [n for n in NAMES if n != "normal"] + ["normal"]:
+        sandbox.set_scenario(state_dir, name)
+        for promql, threshold in SCENARIO_CHECKS.get(name, []):
+            eventually(above(url, promql, threshold), SWITCH_DEADLINE_S, f"{name}: {promql}")
+        # the effect began seconds before the check saw it: a window from now on lies inside it
+        time.sleep(seconds)
+        at = time.time() - 1
+        result = triage_incident(target, window=TRIAGE_WINDOW,
+                                 at=datetime.fromtimestamp(at, UTC))
+        runbook, severity = TRIAGE_EXPECTED[name]
+        causes = [(c.runbook, c.score) for c in result.causes]
+        seen[name] = (causes[:2], result.severity.severity)
+        if runbook is None:
+            assert causes == [], (name, causes, result.severity.reasons)
+        else:
+            assert causes and causes[0][0] == runbook, (name, causes)
+            top = result.causes[0]
+            assert top.command("sandbox").startswith(f"noa run {runbook} --target sandbox")
+            assert result.figures()["cause_1"] == runbook
+        expected = severity or table_severity(url, at, TRIAGE_WINDOW)
+        assert result.severity.severity == expected, (name, result.severity.reasons)
+        assert table_severity(url, at, TRIAGE_WINDOW) == expected, name
+    print("\ntriage: " + "; ".join(f"{k} {v}" for k, v in seen.items()))
+
+
 def test_scenario_cli_lists_switches_and_rejects_unknown_names(private: dict[str, Any]) -> None:
     env = {**os.environ, "NOA_SANDBOX_DIR": str(private["state_dir"])}
     noa = [sys.executable, "-m", "noa_lib.cli", "sandbox", "scenario"]

@@ -236,8 +236,8 @@ def test_alert_rules_use_the_catalogue_and_the_thresholds():
     for rule in alert_rules.RULES:
         query = promql.get_query(rule.query)
         assert rule.expr.startswith(query.render(rule.window, by=rule.by))
-        assert (ROOT / "notebooks" / f"{rule.runbook}.ipynb").is_file(), rule.runbook
-        assert rule.runbook_url == f"notebooks/{rule.runbook}.ipynb?alert={rule.name}"
+        assert (ROOT / "notebooks" / f"{rule.answered_by}.ipynb").is_file(), rule.answered_by
+        assert rule.runbook_url == f"notebooks/{rule.answered_by}.ipynb?alert={rule.name}"
         metric = query.threshold_metric
         if metric and rule.name != "LowCacheHitRate":
             assert rule.bound in (THRESHOLDS[metric].warning, THRESHOLDS[metric].critical)
