@@ -79,20 +79,36 @@ def _target_name() -> tuple[str | None, str]:
 
 
 def bench_alert_to_record(runs: int, runbook: str) -> None:
+    """Cold kernels (each run starts its own) against warm ones (``noa alerts serve``'s default:
+    a kernel started ahead), in the same session, alternating run by run."""
+    target, where = _target_name()
+    print(f"== webhook → finished {runbook} record ({runs} runs each, cold and warm kernel, "
+          f"{where})")
+    medians = {}
+    for warm in (0, 1):
+        medians[warm] = _alert_runs(runs, runbook, target, warm)
+    print(f"  ratio cold / warm (total): {medians[0] / medians[1]:.2f}x")
+
+
+def _alert_runs(runs: int, runbook: str, target: str | None, warm: int) -> float:
     from noa_lib.records.alert_dispatch import DispatchSettings
     from noa_lib.records.alerts_server import ServerSettings, serve
 
-    target, where = _target_name()
     reports = Path(tempfile.mkdtemp(prefix="noa-bench-alerts-"))
     server = serve(ServerSettings("127.0.0.1", 0, None, dispatch=DispatchSettings(
-        max_concurrent=1, target=target, reports_dir=reports, dedup_window=0.0)))
+        max_concurrent=1, target=target, reports_dir=reports, dedup_window=0.0,
+        warm_kernels=warm)))
     server.start()
     host, port = server.server_address[:2]
     parts: dict[str, list[float]] = {}
-    print(f"== webhook → finished {runbook} record ({runs} runs, {where})")
+    label = "warm kernel" if warm else "cold kernel"
     try:
         for i in range(runs):
-            body = _webhook(f"bench{i:04d}{int(time.time()):x}", runbook)
+            kernels = server.dispatcher.kernels
+            deadline = time.time() + 120
+            while kernels is not None and kernels.ready() < 1 and time.time() < deadline:
+                time.sleep(0.2)  # alerts are minutes apart: the next kernel is up by then
+            body = _webhook(f"bench{warm}{i:04d}{int(time.time()):x}", runbook)
             t0 = time.time()
             conn = http.client.HTTPConnection(str(host), port, timeout=30)
             conn.request("POST", "/alerts", body=body, headers={"Content-Type": "application/json"})
@@ -116,7 +132,7 @@ def bench_alert_to_record(runs: int, runbook: str) -> None:
             sample = {
                 "accept (HTTP answer)": t_accept - t0,
                 "queue → runner start": started - t_accept,
-                "kernel start": first - started,
+                "kernel start (or take a warm one)": first - started,
                 "imports + load target": early,
                 "queries (triage cell)": triage_cell,
                 "other cells": (last - first) - early - triage_cell,
@@ -125,16 +141,17 @@ def bench_alert_to_record(runs: int, runbook: str) -> None:
             }
             for key, value in sample.items():
                 parts.setdefault(key, []).append(value)
-            print(f"  run {i + 1}: {sample['total']:.2f} s ({meta['status']}, outcome "
+            print(f"  {label} run {i + 1}: {sample['total']:.2f} s ({meta['status']}, outcome "
                   f"{meta['outcome'].get('status')})")
     finally:
         server.stop(timeout=60)
         shutil.rmtree(reports, ignore_errors=True)
     total = statistics.median(parts["total"])
-    print(f"  {'part':42s} {'median s':>9s} {'share':>7s}")
+    print(f"  {label}: {'part':42s} {'median s':>9s} {'share':>7s}")
     for key, values in parts.items():
         median = statistics.median(values)
-        print(f"  {key:42s} {median:9.3f} {median / total:7.1%}")
+        print(f"  {label}: {key:42s} {median:9.3f} {median / total:7.1%}")
+    return total
 
 
 # --------------------------------------------------------------------------- 2. range queries

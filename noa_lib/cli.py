@@ -97,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
     p.add_argument("--port", type=int, default=9095, help="port to listen on (default 9095)")
     p.add_argument("--max-concurrent", type=int, default=2, help="runs at a time (default 2)")
+    p.add_argument("--warm-kernels", type=int, default=1,
+                   help="kernels started ahead with the library imported, so an alert's run "
+                        "starts at its first query (default 1; 0: start each run cold)")
     p.add_argument("--max-queue", type=int, default=32,
                    help="runs waiting before webhooks get 503 (default 32)")
     p.add_argument("--dedup-window", type=float, default=900.0,
@@ -350,8 +353,9 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
     from noa_lib.records.alerts_server import ServerSettings, serve
     from noa_lib.records.redaction import RedactingFilter, Redactor, known_secrets
 
-    if args.max_concurrent < 1 or args.max_queue < 0:
-        raise ParameterError("--max-concurrent must be >= 1 and --max-queue >= 0")
+    if args.max_concurrent < 1 or args.max_queue < 0 or args.warm_kernels < 0:
+        raise ParameterError("--max-concurrent must be >= 1, --max-queue and --warm-kernels "
+                             ">= 0")
     secret = None
     if args.shared_secret:
         if not args.shared_secret.startswith(("env:", "file:")):  # never echo a literal
@@ -365,7 +369,7 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
     dispatch = DispatchSettings(
         max_concurrent=args.max_concurrent, max_queue=args.max_queue,
         dedup_window=args.dedup_window, target=args.target, reports_dir=args.reports_dir,
-        cell_timeout=args.cell_timeout,
+        cell_timeout=args.cell_timeout, warm_kernels=args.warm_kernels,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s noa-alerts %(message)s")
     masking = RedactingFilter(Redactor([*known_secrets(config), *([secret] if secret else [])]))

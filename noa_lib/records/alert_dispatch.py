@@ -32,11 +32,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from noa_lib.errors import NoaError
 from noa_lib.records.catalog import Catalog
 from noa_lib.records.runner import RunRequest, RunResult, Trigger
+
+if TYPE_CHECKING:
+    from noa_lib.records.warm_kernels import WarmKernels
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +190,7 @@ class DispatchSettings:
     cell_timeout: float = 600.0
     default_runbook: str = DEFAULT_RUNBOOK
     incidents: bool = True  # open or join the alert group's incident for every firing alert
+    warm_kernels: int = 0  # kernels started ahead for the next runs (records.warm_kernels)
 
 
 @dataclass
@@ -227,6 +231,11 @@ class Dispatcher:
         self._running = 0
         self._closed = False
         self.completed: deque[RunResult] = deque(maxlen=100)  # the latest finished runs
+        self.kernels: WarmKernels | None = None
+        if settings.warm_kernels > 0:
+            from noa_lib.records.warm_kernels import WarmKernels
+
+            self.kernels = WarmKernels(settings.warm_kernels)
         self._workers = [
             threading.Thread(target=self._work, name=f"noa-alert-run-{i}", daemon=True)
             for i in range(settings.max_concurrent)
@@ -364,6 +373,8 @@ class Dispatcher:
             log.warning("dropped %d queued alert run(s) at shutdown", dropped)
         for worker in self._workers:
             worker.join(timeout)
+        if self.kernels is not None:
+            self.kernels.close()
 
     def _work(self) -> None:
         while True:
@@ -398,6 +409,7 @@ class Dispatcher:
                 reports_dir=self.settings.reports_dir,
                 cell_timeout=self.settings.cell_timeout,
                 incident=job.incident,
+                kernels=self.kernels,
             )
             result = self._run(request)
         except Exception:  # noqa: BLE001 - a failed run is logged; the worker must live on

@@ -86,6 +86,8 @@ class RunRequest:
     fail_on: str | None = None  # outcome status at or above which the exit code is 1
     progress_bar: bool = False  # per-cell progress on stderr (for a terminal)
     incident: str | None = None  # id of the incident this run belongs to (must exist)
+    # pre-started kernels (records.warm_kernels.WarmKernels) to take one from; None: start cold
+    kernels: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,8 @@ def _execute(
         env["NOA_CONFIG"] = str(prepared.config.source)
     # papermill warns about parameters it cannot infer (quoted Literal types): we validated them
     logging.getLogger("papermill").setLevel(logging.ERROR)
+    warm = None if request.kernels is None else request.kernels.take(
+        cwd=runbook.path.parent, env=env)
     try:
         with _environ(env):
             papermill.execute_notebook(
@@ -266,6 +270,7 @@ def _execute(
                 execution_timeout=request.cell_timeout,
                 # the kernel's own start-up chatter (TCP transport notice) is not for the operator
                 extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                **({} if warm is None else {"km": warm}),
             )
     except PapermillExecutionError as exc:
         code = ExitCode.INFRASTRUCTURE if exc.ename in INFRASTRUCTURE_ERRORS else ExitCode.FAILED
@@ -286,6 +291,9 @@ def _execute(
         return {"ename": type(exc).__name__, "evalue": str(exc)[:500], "cell": None}, (
             ExitCode.INFRASTRUCTURE
         )
+    finally:
+        if warm is not None:  # a warm kernel serves one run
+            warm.shutdown_kernel(now=True)
     return None, ExitCode.SUCCEEDED
 
 
