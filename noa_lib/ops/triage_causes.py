@@ -133,7 +133,7 @@ def _oom(s: Signals, window: str) -> list[Cause]:
         return []
     service = max(kills, key=lambda k: kills[k])
     memory = s.get("memory_pct").get(service)
-    why = [f"{service}: {kills[service]:g} OOMKilled restart(s) in {window}"]
+    why = [f"{service}: {max(1, round(kills[service]))} OOMKilled restart(s) in {window}"]
     if memory is not None:
         why.append(f"{service}'s memory at {memory:g} % of its limit")
     return [Cause("oom_kills", f"{service} OOM-killed", "incident/oom_kills",

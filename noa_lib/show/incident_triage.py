@@ -63,7 +63,7 @@ def triage_impact_table(result: IncidentTriage) -> pd.DataFrame:
 
 
 def triage_changes_table(result: IncidentTriage) -> pd.DataFrame:
-    """Recent rollouts and ConfigMap writes, newest first."""
+    """Recent rollouts, ConfigMap writes and runs that applied changes, newest first."""
     rows: list[dict[str, object]] = [
         {"kind": "rollout", "name": r.deployment, "minutes_ago": r.minutes_ago,
          "detail": f"revision {r.revision} (previous {r.previous_revision}): {r.images}"}
@@ -71,6 +71,9 @@ def triage_changes_table(result: IncidentTriage) -> pd.DataFrame:
     ]
     rows += [{"kind": "configmap", "name": c.name, "minutes_ago": c.minutes_ago, "detail": c.how}
              for c in result.changes.configmaps]
+    rows += [{"kind": "run", "name": f"{r.runbook} ({r.run_id})", "minutes_ago": r.minutes_ago,
+              "detail": "; ".join(r.changes) or "changes applied"}
+             for r in result.changes.records]
     rows.sort(key=lambda r: float(str(r["minutes_ago"])) if r["minutes_ago"] is not None
               else float("inf"))
     return _frame(rows, ["kind", "name", "minutes_ago", "detail"], "recent changes")

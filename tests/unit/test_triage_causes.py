@@ -127,3 +127,41 @@ def test_severity_follows_noas_table_for_each_situation() -> None:
         verdict = classify_severity(severity_signals(changed, scope), detected=AT)
         assert verdict.severity == severity, (situation, verdict.reasons)
         assert verdict.respond_by is not None and verdict.respond_by > AT
+
+
+def test_the_notebook_tables_show_causes_commands_and_changes() -> None:
+    from noa_lib.ops.alert_triage import RecentRollout
+    from noa_lib.ops.incident_triage import IncidentTriage
+    from noa_lib.ops.triage_changes import ChangeRecord, Changes, ConfigChange
+    from noa_lib.show.incident_triage import (
+        CAUSE_COLUMNS,
+        triage_causes_table,
+        triage_changes_table,
+        triage_impact_table,
+        triage_severity_table,
+    )
+
+    changed = signals(**SITUATIONS["bad release"][0],
+                      endpoint_error_pct={"api /api/v1/chat": 33.0})
+    scope = impact(changed)
+    changes = Changes(
+        "noa",
+        (RecentRollout("api", 11, 10, AT, 12.0, "registry/noa-server:2.15.1"),),
+        (ConfigChange("noa-config", AT, 40.0, "Update by kubectl"),),
+        records=(ChangeRecord("abc123", "deployment/canary", AT, 13.0,
+                              ("deployment/noa/api image: 'a' -> 'b'",)),))
+    result = IncidentTriage(
+        "prod", "INC-20261204-0231", AT, "5m", changed, changes, (), scope,
+        classify_severity(severity_signals(changed, scope), detected=AT),
+        tuple(rank_causes(changed)), ())
+    causes = triage_causes_table(result)
+    assert list(causes.columns) == CAUSE_COLUMNS
+    assert causes.iloc[0]["runbook"] == "incident/high_error_rate"
+    assert "--incident INC-20261204-0231" in causes.iloc[0]["command"]
+    kinds = list(triage_changes_table(result)["kind"])
+    assert kinds == ["rollout", "run", "configmap"]  # newest first
+    assert set(triage_impact_table(result)["kind"]) >= {"service", "endpoint"}
+    assert set(triage_severity_table(result)["severity"]) == {"P1"}
+    figures = result.figures()
+    assert figures["cause_1"] == "incident/high_error_rate" and figures["severity"] == "P1"
+    assert all(isinstance(v, int | float | str) for v in figures.values())
