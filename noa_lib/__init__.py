@@ -188,6 +188,13 @@ _LAZY: dict[str, str] = {
     "triage_changes_table": "noa_lib.show.incident_triage",
     "triage_patterns_table": "noa_lib.show.incident_triage",
     "triage_causes_table": "noa_lib.show.incident_triage",
+    # incident drills (records-backed: not in the TYPE_CHECKING block)
+    "plan_drill": "noa_lib.records.drill",
+    "run_drill": "noa_lib.records.drill",
+    "score_drill": "noa_lib.ops.drill_score",
+    "drill_plan_table": "noa_lib.show.drill",
+    "drill_score_table": "noa_lib.show.drill",
+    "drill_runs_table": "noa_lib.show.drill",
     # mitigations (diagnose → plan → apply → verify → revert)
     "Mitigation": "noa_lib.ops.mitigation",
     "Verdict": "noa_lib.ops.mitigation",

@@ -153,6 +153,16 @@ class RegistrySettings:
 
 
 @dataclass(frozen=True)
+class DrillSettings:
+    """Where incident drills inject their scenarios: ``injector`` names an installed
+    ``noa.scenarios`` entry point (the sandbox's is ``sandbox``); ``state_dir`` is the injector's
+    own setting (the sandbox's state directory)."""
+
+    injector: str | None = None
+    state_dir: str | None = None
+
+
+@dataclass(frozen=True)
 class Target:
     """One environment runbooks can act on. ``None`` sections are not configured."""
 
@@ -164,6 +174,7 @@ class Target:
     prometheus: PrometheusSettings | None = None
     kubernetes: KubernetesSettings | None = None
     registry: RegistrySettings | None = None
+    drills: DrillSettings | None = None
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     """How this target's Prometheus names NOA's series (``[targets.<name>.metrics]``)."""
     notifications: Mapping[str, NotificationSink] = field(default_factory=dict)
@@ -228,6 +239,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "prometheus": PrometheusSettings,
     "kubernetes": KubernetesSettings,
     "registry": RegistrySettings,
+    "drills": DrillSettings,
 }
 
 

@@ -26,11 +26,13 @@ def render(
     prometheus_url: str | None = None,
     alertmanager_url: str | None = None,
     kubernetes: tuple[Path, str] | None = None,
+    state_dir: Path | None = None,
 ) -> str:
     """The TOML text of the ``sandbox`` target for the given ports and URLs.
 
     ``kubernetes`` is ``(kubeconfig path, API URL)`` of the sandbox Kubernetes API, which also
-    serves the image registry.
+    serves the image registry; ``state_dir`` lets incident drills inject the sandbox's scenarios
+    (``[targets.sandbox.drills]``, the ``noa.scenarios`` entry point ``sandbox``).
     """
     secrets_ref = "file:secrets/"
     sections: list[tuple[str, dict[str, Value]]] = [
@@ -75,6 +77,9 @@ def render(
             f"targets.{TARGET_NAME}.registry",
             {"url": api_url, "repository": "noa-server"},
         ))
+    if state_dir is not None:
+        sections.append((f"targets.{TARGET_NAME}.drills",
+                         {"injector": "sandbox", "state_dir": str(state_dir)}))
     out = ["# Written by `noa sandbox up`; removed by `noa sandbox down`. Do not edit.\n"]
     for header, values in sections:
         out.append(f"\n[{header}]\n")
@@ -100,7 +105,8 @@ def publish(
     kubernetes: tuple[Path, str] | None = None,
 ) -> None:
     """Write the target file atomically."""
-    text = render(pg_port, s3_base, prometheus_url, alertmanager_url, kubernetes)
+    text = render(pg_port, s3_base, prometheus_url, alertmanager_url, kubernetes,
+                  state_dir=path.parent)
     atomic_write_text(path, text, mode=0o644)
 
 
