@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -182,3 +183,30 @@ def test_a_credential_without_users_is_refused(mitigation_sandbox: Any) -> None:
         assert kube_apps.get(kc.settings, "secrets", "noa-sec-unused")["data"]["token"] != value
     finally:
         kube_apps.delete(kc.settings, "secrets", "noa-sec-unused", missing_ok=True)
+
+
+def test_a_rotation_whose_users_do_not_come_back_is_reverted(mitigation_sandbox: Any) -> None:
+    target = mitigation_sandbox.target
+    kc = kube_context(target)
+    labels = {"app": "noa-sec-broken"}
+    kube_apps.create(kc.settings, "deployments", {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "noa-sec-broken", "namespace": kc.namespace, "labels": labels},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": labels},
+            "spec": {"containers": [{
+                "name": "app", "image": "registry.noa.example/noa-server:0.0.0-missing",
+                "env": [{"name": "DATABASE_PASSWORD", "valueFrom": {"secretKeyRef": {
+                    "name": SECRET, "key": "password"}}}]}]}}}}, kc.namespace)
+    try:
+        old = _password(target)
+        d = diagnose_credential(target, f"postgres:{ROLE}")
+        assert "noa-sec-broken" in {u.deployment for u in d.users}
+        mitigation = replace(plan_credential_mitigation(d).mitigation, verify_timeout_s=6.0)
+        outcome = run_mitigation(mitigation, dry_run=False)
+        assert outcome.status == "reverted", outcome.findings
+        assert outcome.verdict is not None and "noa-sec-broken 0/1 Ready" in outcome.verdict.message
+        assert "reverted because the verify failed" in outcome.findings[-1].message
+        assert _password(target) == old and _logs_in(target, old)
+    finally:
+        kube_apps.delete(kc.settings, "deployments", "noa-sec-broken", missing_ok=True)
