@@ -126,7 +126,8 @@ def test_applied_role_rotation_locks_the_old_password_out(runner_env: Any,
     record_text = Path(result.record).read_text()
     html_text = Path(result.html).read_text() if result.html else ""
     assert html_text
-    for leak in (new, base64.b64encode(new.encode()).decode()):
+    assert "[secret registered with the record's redactor]" in record_text
+    for leak in (new, base64.b64encode(new.encode()).decode(), old):
         assert leak not in record_text and leak not in html_text
     assert IncidentStore(reports_dir).get(incident.id).status == "mitigated"
 

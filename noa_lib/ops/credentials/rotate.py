@@ -23,6 +23,7 @@ from noa_lib.clients import kube_apps, postgres
 from noa_lib.clients.postgres import sql
 from noa_lib.config import PostgresSettings, Target
 from noa_lib.errors import ConfigError, NoaError, StepFailed
+from noa_lib.journal import register_secret
 from noa_lib.ops.credentials.users import SecretKey, SecretUser, decoded
 from noa_lib.ops.deploy.context import KubeContext
 from noa_lib.ops.deploy.restart import RESTARTED_AT, restart_deployment
@@ -140,7 +141,12 @@ def _perform(r: Rotation, state: _State) -> RotationResult:
     state.old = {s: decoded(kube_apps.get(r.kc.settings, "secrets", s, r.kc.namespace))
                  for s in sorted({k.secret for k in r.keys})}
     new = secrets.token_urlsafe(32)
+    register_secret(new)  # before anything could display it: the record's redactor masks it
     old_password = next((_password_in(state.old[k.secret][k.key], k.form) for k in r.keys), "")
+    for k in r.keys:  # the compromised values are still secrets
+        old_value = _password_in(state.old[k.secret].get(k.key, ""), k.form)
+        if old_value:
+            register_secret(old_value)
     values = {(k.secret, k.key): (_with_password(state.old[k.secret][k.key], new)
                                   if k.form == "dsn" else new) for k in r.keys}
     try:
