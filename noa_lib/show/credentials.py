@@ -33,13 +33,13 @@ def credential_users_table(d: CredentialDiagnosis) -> pd.DataFrame:
                 for k in d.api_keys.keys]
         return _frame(rows, f"API keys of organization {d.api_keys.organization['id']}")
     rows = [{"user": f"deployment/{u.deployment}", **u.as_row()} for u in d.users]
+    columns = ["user", "secret", "via", "pods", "ready"]
     if d.role is not None:
-        rows += [{"user": f"session {s['pid']}", "via": s["application"],
-                  "pods": s["client_addr"], "ready": s["state"], "deployment": s["database"],
-                  "secret": "", "since": s["backend_start"]} for s in d.role.sessions]
-    return _frame(rows, "what uses the credential",
-                  ["user", "deployment", "secret", "via", "pods", "ready"]
-                  + (["since"] if d.role is not None else []))
+        rows += [{"user": f"session {s['pid']}", "client": s["client_addr"],
+                  "application": s["application"], "database": s["database"],
+                  "state": s["state"], "since": s["backend_start"]} for s in d.role.sessions]
+        columns += ["client", "application", "database", "state", "since"]
+    return _frame(rows, "what uses the credential", columns)
 
 
 def credential_touched_table(d: CredentialDiagnosis) -> pd.DataFrame:

@@ -112,3 +112,13 @@ def test_every_way_a_pod_template_reads_a_secret_is_seen() -> None:
                                      "volume creds", "projected volume bundle")
     assert uses(deployment, "t") == ("env OTHER (k)",)
     assert uses(deployment, "u") == ()
+
+
+def test_secret_keys_holding_a_role_are_named_with_the_role() -> None:
+    from noa_lib.ops.credentials.users import held_roles
+
+    creds = _secret("db", DB_USER="noa_app", DB_PASSWORD="pw", API_TOKEN="t",
+                    URL="postgres://reporter:pw@db/noa")
+    assert held_roles(creds, ["DB_PASSWORD", "API_TOKEN", "URL"]) == [
+        ("URL", "reporter"), ("DB_PASSWORD", "noa_app")]
+    assert held_roles(creds, ["API_TOKEN"]) == []

@@ -24,7 +24,7 @@ from noa_lib.ops.credentials.users import (
     SecretKey,
     SecretUser,
     decoded,
-    dsn_user,
+    held_roles,
     role_keys,
     secret_keys,
     secret_users,
@@ -52,11 +52,15 @@ class CredentialDiagnosis:
     scope: CredentialScope | None = None
 
     def figures(self) -> dict[str, str | int]:
-        """Outcome figures: the credential, its kind and how many users it has."""
+        """Outcome figures: the credential, its kind and how many users it has (Deployments and
+        sessions; for API keys, the keys in use)."""
         c = self.credential
+        users = len(self.users) + (len(self.role.sessions) if self.role else 0)
+        if self.api_keys is not None:  # keys that made requests in the window or were ever used
+            users = len({int(r["key_id"]) for r in self.api_keys.requests}
+                        | {int(k["id"]) for k in self.api_keys.keys if k["last_used_at"]})
         return {"credential": c.describe() if c else "", "credential_kind": c.kind if c else "",
-                "credential_users": len(self.users) + (len(self.role.sessions) if self.role
-                                                       else 0)}
+                "credential_users": users}
 
 
 @dataclass(frozen=True)
@@ -160,11 +164,7 @@ def _diagnose_secret(target: Target, kc: KubeContext, c: Credential) -> Credenti
         present = ", ".join(sorted(secret.get("data") or {})) or "none"
         raise ParameterError(f"credential={c.describe()!r}: no such key, or no secret-named key "
                              f"(its keys: {present})", name="credential", accepted=ACCEPTED)
-    data = decoded(secret)
-    users_of = {k: v for k, v in data.items() if k.lower() in ("user", "username")}
-    held = [(k, dsn_user(v) or "") for k, v in data.items() if k in names and dsn_user(v)]
-    held += [(k, u) for k in names if any(p in k.lower() for p in ("password", "passwd", "pwd"))
-             for u in users_of.values()]
+    held = held_roles(secret, names)
     users = secret_users(kc, c.name)
     findings = [Finding("secret", Status.OK, f"{kc.namespace}/{c.name}: keys to rotate "
                         f"{', '.join(names)}"),

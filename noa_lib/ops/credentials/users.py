@@ -89,6 +89,16 @@ def role_keys(secret: Mapping[str, Any], role: str) -> list[SecretKey]:
     return sorted(out, key=lambda k: k.key)
 
 
+def held_roles(secret: Mapping[str, Any], keys: list[str]) -> list[tuple[str, str]]:
+    """``(key, role)`` for each of ``keys`` that holds a database role's password: a DSN's user,
+    or a password key beside a user key."""
+    data = decoded(secret)
+    users = [v for k, v in data.items() if _USER_KEY.search(k)]
+    out = [(k, user) for k in keys if (user := dsn_user(data.get(k, "")))]
+    out += [(k, u) for k in keys if _PASSWORD_KEY.search(k) for u in users]
+    return out
+
+
 def secret_keys(secret: Mapping[str, Any], key: str = "") -> list[str]:
     """``[key]`` when given (and present), else the keys whose names look secret."""
     data = secret.get("data") or {}
@@ -147,5 +157,5 @@ def secret_users(kc: KubeContext, secret: str,
     return out
 
 
-__all__ = ["KeyForm", "SecretKey", "SecretUser", "decoded", "dsn_user", "role_keys",
+__all__ = ["KeyForm", "SecretKey", "SecretUser", "decoded", "dsn_user", "held_roles", "role_keys",
            "secret_keys", "secret_users", "uses"]
