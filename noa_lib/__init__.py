@@ -200,6 +200,11 @@ _LAZY: dict[str, str] = {
     "Verdict": "noa_lib.ops.mitigation",
     "run_mitigation": "noa_lib.ops.mitigation",
     "record_mitigation": "noa_lib.records.incident_status",
+    # incident/security_breach (rotate a compromised credential)
+    "diagnose_credential": "noa_lib.ops.credentials.breach",
+    "plan_credential_mitigation": "noa_lib.ops.credentials.breach",
+    "credential_users_table": "noa_lib.show.credentials",
+    "credential_touched_table": "noa_lib.show.credentials",
     # safety
     "Plan": "noa_lib.ops.safety",
     "Change": "noa_lib.ops.safety",
@@ -271,6 +276,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.ops.backup.wal import archiving_status
     from noa_lib.ops.connectivity import check_backends, latency_figures
     from noa_lib.ops.coverage import check_coverage
+    from noa_lib.ops.credentials.breach import (  # incident/security_breach
+        diagnose_credential,
+        plan_credential_mitigation,
+    )
     from noa_lib.ops.dashboards import board_findings, dashboards
     from noa_lib.ops.database import database_health
     from noa_lib.ops.deploy.analysis import (
@@ -310,6 +319,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.show.analysis import analysis_table
     from noa_lib.show.backups import backups_table, drill_table
     from noa_lib.show.charts import backup_history_chart
+    from noa_lib.show.credentials import (  # incident/security_breach
+        credential_touched_table,
+        credential_users_table,
+    )
     from noa_lib.show.dashboards import dashboard_chart
     from noa_lib.show.database import show_bloat, show_connections_by_state, show_long_queries
     from noa_lib.show.deploy_checks import checklist_table, show_deploy_evidence, verdict_banner

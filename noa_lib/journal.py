@@ -10,6 +10,8 @@ logged.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 from collections.abc import Mapping
@@ -18,6 +20,7 @@ from typing import Any
 
 OUTCOME_MIME = "application/vnd.noa.outcome+json"
 EVENT_MIME = "application/vnd.noa.event+json"
+SECRET_MIME = "application/vnd.noa.secret+json"  # noqa: S105 - a MIME type
 
 log = logging.getLogger(__name__)
 
@@ -49,4 +52,22 @@ def emit_event(kind: str, **fields: Any) -> None:
     emit(EVENT_MIME, payload, f"[timeline] {kind}: {summary}")
 
 
-__all__ = ["EVENT_MIME", "OUTCOME_MIME", "emit", "emit_event", "utcnow_iso"]
+def secret_digest(value: str) -> str:
+    """The SHA-256 (hex) by which a registered secret is recognised."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def register_secret(value: str) -> None:
+    """Tell the record's redactor about a secret made during the run (a generated password).
+
+    Only SHA-256 digests of ``value`` and of its base64 form (as a Kubernetes Secret holds it)
+    travel, with their lengths; the runner masks every token of the record with a matching
+    digest, so the value itself is never displayed, not even to be masked.
+    """
+    forms = [value, base64.b64encode(value.encode()).decode()]
+    payload = {"sha256": [secret_digest(f) for f in forms], "lengths": [len(f) for f in forms]}
+    emit(SECRET_MIME, payload, "[secret registered with the record's redactor]")
+
+
+__all__ = ["EVENT_MIME", "OUTCOME_MIME", "SECRET_MIME", "emit", "emit_event", "register_secret",
+           "secret_digest", "utcnow_iso"]

@@ -26,6 +26,9 @@ PARAMETERS: dict[str, dict[str, str]] = {
     "deployment/pre_deployment_checklist": {"image_tag": "2.15.1"},
     "incident/post_incident_review": {"action_items": "alert on 5xx | ana | 2099-01-31"},
     "incident/oncall_handoff": {"shift_hours": "1"},
+    # incident/security_breach: diagnose NOA Server's role and plan its rotation (a dry run; the
+    # default run, no credential, lists the credentials in scope under nbval)
+    "incident/security_breach": {"credential": "postgres:noa_app"},
 }
 # Runbooks about an incident: the test opens one, runs these runbooks for it (`--incident`, so their
 # records are linked), moves it to resolved and passes its id as the `incident` parameter.

@@ -1,9 +1,9 @@
 """Workload objects of the Kubernetes API as plain dicts: read, list, create, replace, patch…
 
-Covers Deployments, ReplicaSets, Services, ConfigMaps, Jobs and Ingresses through the official
-client (``AppsV1Api``, ``CoreV1Api``, ``BatchV1Api``, ``NetworkingV1Api``). Objects travel as the
-JSON the API server sent (``_preload_content=False``), so ops code can diff and copy pod templates
-without the client's models in the way.
+Covers Deployments, ReplicaSets, Services, ConfigMaps, Secrets, Jobs and Ingresses through the
+official client (``AppsV1Api``, ``CoreV1Api``, ``BatchV1Api``, ``NetworkingV1Api``). Objects travel
+as the JSON the API server sent (``_preload_content=False``), so ops code can diff and copy pod
+templates without the client's models in the way.
 
 - Every mutating call takes ``dry_run``: ``True`` sends ``dryRun=All`` (the server validates and
   answers with the would-be object, stores nothing — not a mutation).
@@ -62,6 +62,7 @@ KINDS: Mapping[str, Kind] = {
     "replicasets": Kind("replicasets", k8s.AppsV1Api, "replica_set"),
     "services": Kind("services", k8s.CoreV1Api, "service"),
     "configmaps": Kind("configmaps", k8s.CoreV1Api, "config_map"),
+    "secrets": Kind("secrets", k8s.CoreV1Api, "secret"),
     "jobs": Kind("jobs", k8s.BatchV1Api, "job"),
     "ingresses": Kind("ingresses", k8s.NetworkingV1Api, "ingress"),
 }

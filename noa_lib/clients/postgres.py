@@ -181,6 +181,47 @@ def probe(settings: PostgresSettings) -> PostgresProbe:
     )
 
 
+def password_verifier(conn: Connection, role: str, password: str) -> str:
+    """The SCRAM-SHA-256 verifier of ``password`` for ``role``, computed client-side (libpq's
+    ``PQencryptPasswordConn``), so ``ALTER ROLE … PASSWORD`` never carries the plaintext into a
+    statement log.
+
+    Raises:
+        ClientError: libpq could not compute it.
+    """
+    with mapped_errors(conn=conn):
+        return conn.pgconn.encrypt_password(
+            password.encode(), role.encode(), b"scram-sha-256"
+        ).decode()
+
+
+def authenticates(settings: PostgresSettings, *, user: str, password: str) -> bool:
+    """Whether ``user`` with ``password`` can log in to the configured database.
+
+    Returns:
+        True after a successful login (closed at once), False when the server refused the
+        password (or the role may not log in).
+    Raises:
+        Unavailable / Timeout / NotFound: the server itself could not be asked (the message never
+            holds the password).
+    """
+    kwargs: dict[str, Any] = {
+        "host": settings.host, "port": settings.port, "dbname": settings.dbname, "user": user,
+        "password": password, "sslmode": settings.sslmode,
+        "connect_timeout": max(1, math.ceil(settings.connect_timeout)),
+        "application_name": APPLICATION_NAME,
+    }
+    try:
+        psycopg.connect(**kwargs).close()
+    except psycopg.Error as exc:
+        text = str(exc).lower()
+        if "authentication failed" in text or "not permitted to log in" in text:
+            return False
+        raise _connect_failure(exc, endpoint(settings), kwargs["connect_timeout"],
+                               [password]) from None
+    return True
+
+
 @contextmanager
 def mapped_errors(
     settings: PostgresSettings | None = None, *, conn: Connection | None = None
@@ -268,9 +309,11 @@ __all__ = [
     "BACKEND",
     "Connection",
     "PostgresProbe",
+    "authenticates",
     "connect",
     "endpoint",
     "mapped_errors",
+    "password_verifier",
     "probe",
     "query",
     "sql",

@@ -5,7 +5,9 @@ from secret-named environment variables) is replaced wherever it appears, includ
 and *secret-looking* text is replaced by the detectors of :mod:`noa_lib.records.secret_patterns`
 (detect-secrets' plugins plus our own rules: AI-provider keys, Slack/GitHub/GitLab tokens, JWTs,
 private keys, cloud keys, URL passwords, high-entropy values next to secret-like names) even when
-nobody told us it was secret. Checksums, digests, ids, LSNs and PromQL are evidence and stay.
+nobody told us it was secret. A secret made during a run (a rotated password) is registered by the
+kernel as a digest (:func:`noa_lib.journal.register_secret`) and every token of the record with
+that digest is masked too. Checksums, digests, ids, LSNs and PromQL are evidence and stay.
 
 Every path that writes (record cells, metadata, HTML, index, progress lines, CLI messages, the
 alert receiver's log) goes through one :class:`Redactor`; :func:`default_redactor` is the one
@@ -22,6 +24,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 from noa_lib.config import Config
+from noa_lib.journal import secret_digest
 from noa_lib.records.secret_patterns import Span, rules
 
 MASK = "[REDACTED]"
@@ -32,11 +35,18 @@ _SECRET_ENV_NAME = re.compile(
 _IMAGE_PREFIX = "image/"
 # joins the strings of one record for a single scan: no detector's span crosses a NUL
 _SEPARATOR = "\n\x00\n"
+# tokens a registered secret can be: URL-safe (token_urlsafe, DSN parts) and base64
+_TOKEN_RES = (re.compile(r"[A-Za-z0-9_\-]+"), re.compile(r"[A-Za-z0-9+/]+={0,2}"))
 
 class Redactor:
     """Replaces known secret values and secret-looking strings in text and JSON-like data."""
 
-    def __init__(self, secrets: Iterable[str] = ()):
+    def __init__(self, secrets: Iterable[str] = (), *, digests: Iterable[str] = (),
+                 lengths: Iterable[int] = ()):
+        # secrets made during a run are known by digest only (journal.register_secret)
+        self._digests = frozenset(digests)
+        self._lengths = frozenset(lengths)
+        self._secrets = tuple(secrets)
         variants: set[str] = set()
         for secret in secrets:
             if len(secret) < _MIN_SECRET_LEN:
@@ -53,6 +63,8 @@ class Redactor:
         spans: list[Span] = []
         if self._known_re is not None:
             spans.extend(m.span() for m in self._known_re.finditer(value))
+        if self._digests:
+            spans.extend(self._digest_spans(value))
         low: str | None = value.lower()
         if low is not None and len(low) != len(value):  # a character that lower-cases to two
             low = None
@@ -69,6 +81,17 @@ class Redactor:
             done = max(done, end)
         parts.append(value[done:])
         return "".join(parts)
+
+    def with_digests(self, digests: Iterable[str], lengths: Iterable[int]) -> Redactor:
+        """This redactor also masking every token whose SHA-256 is one of ``digests``."""
+        return Redactor(self._secrets, digests=self._digests | set(digests),
+                        lengths=self._lengths | set(lengths))
+
+    def _digest_spans(self, value: str) -> Iterator[Span]:
+        for pattern in _TOKEN_RES:
+            for m in pattern.finditer(value):
+                if len(m.group()) in self._lengths and secret_digest(m.group()) in self._digests:
+                    yield m.span()
 
     def texts(self, values: list[str]) -> list[str]:
         """``values`` each masked, scanned as one text (a record holds thousands of short strings:

@@ -31,7 +31,7 @@ from typing import Any
 from noa_lib.config import Config, load_config
 from noa_lib.errors import NoaError, ParameterError
 from noa_lib.files import atomic_write_text
-from noa_lib.journal import EVENT_MIME, OUTCOME_MIME
+from noa_lib.journal import EVENT_MIME, OUTCOME_MIME, SECRET_MIME
 from noa_lib.records.catalog import Catalog, Runbook, cell_source
 from noa_lib.records.metadata import current_operator
 from noa_lib.records.parameters import bind
@@ -183,6 +183,7 @@ def run(request: RunRequest, *, progress: Callable[[str], None] | None = None) -
     if error is not None:
         _ensure_banner(notebook, error)
     outcome, timeline = _collect(notebook)
+    redactor = redactor.with_digests(*_registered_secrets(notebook))
     if exit_code == ExitCode.SUCCEEDED and request.fail_on and outcome.get("status"):
         if _at_or_worse(str(outcome["status"]), request.fail_on):
             exit_code = ExitCode.FAILED
@@ -350,6 +351,18 @@ def _collect(notebook: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, A
             if EVENT_MIME in data:
                 timeline.append(dict(data[EVENT_MIME]))
     return outcome, timeline
+
+
+def _registered_secrets(notebook: dict[str, Any]) -> tuple[list[str], list[int]]:
+    """Digests and lengths of the secrets the run registered (``journal.register_secret``)."""
+    digests: list[str] = []
+    lengths: list[int] = []
+    for cell in notebook.get("cells", []):
+        for output in cell.get("outputs", []):
+            bundle = output.get("data", {}).get(SECRET_MIME) or {}
+            digests += [str(d) for d in bundle.get("sha256") or []]
+            lengths += [int(n) for n in bundle.get("lengths") or []]
+    return digests, lengths
 
 
 def _at_or_worse(status: str, bound: str) -> bool:

@@ -162,6 +162,15 @@ def wait_ready(port: int, pid: int, start_time: int, log: Path, *, timeout: floa
                               log_file=log, timeout=timeout, interval=0.1)
 
 
+def get_object(layout: Layout, port: int, path: str) -> Any:
+    """The JSON the sandbox API answers for ``path`` (GET, as the admin context).
+
+    Raises:
+        OSError / urllib.error.URLError: the API cannot be reached or answered an error.
+    """
+    return _get(port, ensure_tokens(layout)[CONTEXT], path)
+
+
 def _get(port: int, token: str, path: str) -> Any:
     request = urllib.request.Request(  # noqa: S310 - our loopback http URL
         f"{url(port)}{path}", headers={"Authorization": f"Bearer {token}"}
@@ -212,6 +221,7 @@ def wait_deployments(layout: Layout, port: int, *, timeout: float = 60.0) -> Non
 
 __all__ = [
     "CONTEXT",
+    "get_object",
     "NAMESPACE",
     "PORTS",
     "VERSION",

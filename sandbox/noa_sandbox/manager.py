@@ -15,6 +15,7 @@ from pathlib import Path
 from noa_lib.clients import pgserver
 from noa_lib.errors import NoaError, PreconditionFailed, Unavailable
 from noa_sandbox import (
+    approle,
     causes,
     datastores,
     kubernetes,
@@ -112,6 +113,7 @@ def up(
             creds = ensure_credentials(layout.secrets_dir)
             try:
                 _reconcile_archiving(layout, state, creds, say)
+                _ensure_app_role(layout, state, creds, say)
                 _ensure_base_backup(layout, say)
             except NoaError as exc:
                 exc.args = (scrub(str(exc), creds.values()),)
@@ -274,6 +276,7 @@ def _start_all(
         if current.service("kubernetes").state != "running":
             started.append("kubernetes")
         state = _start_kubernetes(layout, state, current, say)
+        _ensure_app_role(layout, state, creds, say)
         _publish(layout, state)
         _ensure_base_backup(layout, say)
         _first_scrapes(state, say)
@@ -293,6 +296,22 @@ def _start_all(
             state = state.with_service("s3", replace(state.s3, wanted=False))
         save_state(layout.state_file, state)
         raise
+
+
+def _ensure_app_role(
+    layout: Layout, state: SandboxState, creds: Credentials, say: Progress
+) -> None:
+    """NOA Server's database role, with the password of the Secret its Deployments read."""
+    port = state.kubernetes.port
+    if port is None:
+        return
+    secret = kubernetes.get_object(
+        layout, port, f"/api/v1/namespaces/{kubernetes.NAMESPACE}/secrets/{approle.SECRET}")
+    role, password = approle.decode_credentials(secret)
+    if approle.ensure_app_role(services.port_of(state.postgres),
+                               superuser_password=creds.pg_superuser_password,
+                               role=role, password=password):
+        say(f"PostgreSQL role {role} created (password from the Secret {approle.SECRET})")
 
 
 def _reserve_kube_metrics_port(state: SandboxState, current: SandboxStatus) -> SandboxState:

@@ -273,3 +273,20 @@ def test_alert_receiver_and_dispatcher_logs_are_masked(caplog):
         server.stop(timeout=5)
     assert token not in caplog.text and shared not in caplog.text
     assert caplog.text.count(MASK) >= 3 and "names runbook" in caplog.text
+
+
+def test_a_secret_registered_by_digest_is_masked_with_its_base64_form() -> None:
+    import base64
+
+    from noa_lib.journal import SECRET_MIME, secret_digest
+    from noa_lib.records.runner import _registered_secrets
+
+    value = "Zq3-hV_0pL9sX2mN7bC4dR8tY1uI6oE5aW0kJ3gF2hA"
+    encoded = base64.b64encode(value.encode()).decode()
+    forms = [value, encoded]
+    notebook = {"cells": [{"cell_type": "code", "outputs": [{"data": {SECRET_MIME: {
+        "sha256": [secret_digest(f) for f in forms], "lengths": [len(f) for f in forms]}}}]}]}
+    text = f"rotated to {value} (row 3); stored as {encoded} in row 4; not {value[:-1]}x"
+    assert Redactor().text(text) == text  # no pattern knows these: only the digests do
+    masked = Redactor().with_digests(*_registered_secrets(notebook)).text(text)
+    assert masked == f"rotated to {MASK} (row 3); stored as {MASK} in row 4; not {value[:-1]}x"

@@ -201,3 +201,19 @@ def test_caches_count_what_a_real_redis_answered(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_the_app_role_credentials_come_from_the_secret_the_deployments_read() -> None:
+    import base64
+
+    from noa_lib.errors import Unavailable
+    from noa_sandbox import approle
+
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    secret = {"data": {"username": b64("noa_app"), "password": b64("s3cr3t-pw")}}
+    assert approle.decode_credentials(secret) == ("noa_app", "s3cr3t-pw")
+    assert approle.decode_credentials({"data": {"password": b64("x")}}) == ("noa_app", "x")
+    with pytest.raises(Unavailable, match="holds no password"):
+        approle.decode_credentials({"data": {"username": b64("noa_app")}})
