@@ -189,6 +189,7 @@ _LAZY: dict[str, str] = {
     "diagnose_pool": "noa_lib.ops.db_pool",
     "pool_mitigation": "noa_lib.ops.db_pool",
     "restart_mitigation": "noa_lib.ops.db_pool",
+    "decisive_outcome": "noa_lib.ops.db_pool",
     "diagnose_latency": "noa_lib.ops.latency",
     "latency_mitigation": "noa_lib.ops.latency",
     "read_sessions": "noa_lib.ops.pg_sessions",
@@ -276,7 +277,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.ops.coverage import check_coverage
     from noa_lib.ops.dashboards import board_findings, dashboards
     from noa_lib.ops.database import database_health
-    from noa_lib.ops.db_pool import diagnose_pool, pool_mitigation, restart_mitigation
+    from noa_lib.ops.db_pool import (
+        decisive_outcome,
+        diagnose_pool,
+        pool_mitigation,
+        restart_mitigation,
+    )
     from noa_lib.ops.deploy.analysis import (
         analysis_spec,
         default_metrics,

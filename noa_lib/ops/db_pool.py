@@ -200,6 +200,13 @@ def restart_mitigation(target: Target, diagnosis: PoolDiagnosis, outcome: Mitiga
                       verify_timeout_s=verify_timeout_s, verify_interval_s=5.0)
 
 
+def decisive_outcome(terminated: MitigationOutcome, restarted: MitigationOutcome
+                     ) -> MitigationOutcome:
+    """The outcome that decides the run: the restart's when one was planned, else the
+    termination's."""
+    return terminated if restarted.status == "nothing to do" else restarted
+
+
 __all__ = ["POOL_BAR", "POOL_SERVICES", "VERIFY_BAR", "VERIFY_WINDOW", "PoolDiagnosis",
-           "application_of", "check_service", "check_window", "diagnose_pool",
+           "application_of", "check_service", "decisive_outcome", "check_window", "diagnose_pool",
            "pool_mitigation", "pool_usage", "pool_verify", "restart_mitigation"]
