@@ -137,7 +137,7 @@ def diagnose_pool(target: Target, *, service: str = "api", older_than_s: float =
         findings.append(metrics.failure_finding("pool usage", exc, {"window": window}))
     sessions = read_sessions(target, redact=redact)
     app = application_of(service)
-    selection = select_sessions(sessions, pids=asked, applications=(app,), states=wanted,
+    selection = select_sessions(sessions, pids=asked or None, applications=(app,), states=wanted,
                                 older_than_s=age)
     protected = [(p, why) for p, why in selection.refused if why.startswith("refused:")]
     if protected:

@@ -217,33 +217,35 @@ def _session(row: dict[str, Any], redact: Callable[[str], str]) -> Session:
 def select_sessions(
     sessions: Sessions,
     *,
-    pids: Sequence[int] = (),
+    pids: Sequence[int] | None = None,
     applications: Iterable[str] = (),
     states: Sequence[str] = ("idle in transaction", "active"),
     older_than_s: float = 60.0,
 ) -> Selection:
     """Apply the guard rails: the sessions to terminate, and what was refused and why.
 
-    With ``pids`` only those are considered (each one refused that is unknown, protected, too
-    young or in another state); otherwise every session of ``applications`` (all when empty).
+    With ``pids`` (not ``None``) only those are considered — none for an empty list — and each
+    one that is unknown, protected, too young or in another state is refused with the reason;
+    otherwise every session of ``applications`` (all when empty).
     Protected sessions (:meth:`Session.protected_reason`) are never chosen.
     """
     by_pid = {s.pid: s for s in sessions.sessions}
     apps = set(applications)
     refused: list[tuple[int, str]] = []
     chosen: list[Session] = []
-    pool = [by_pid[p] for p in pids if p in by_pid] if pids else [
+    explicit = pids is not None
+    pool = [by_pid[p] for p in pids if p in by_pid] if pids is not None else [
         s for s in sessions.sessions if not apps or s.application in apps]
-    refused += [(p, "no such session (already gone?)") for p in pids if p not in by_pid]
+    refused += [(p, "no such session (already gone?)") for p in pids or () if p not in by_pid]
     for s in pool:
         reason = s.protected_reason()
         if reason is not None:
             refused.append((s.pid, f"refused: {reason} is never terminated"))
         elif (s.state or "") not in states:
-            if pids:
+            if explicit:
                 refused.append((s.pid, f"state {s.state!r} is not one of {', '.join(states)}"))
         elif s.age_s <= older_than_s:
-            if pids:
+            if explicit:
                 refused.append((s.pid, f"only {s.age_s:g} s old (older_than_s={older_than_s:g})"))
         else:
             chosen.append(s)

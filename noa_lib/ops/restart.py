@@ -90,8 +90,6 @@ def scale_plan(target: Target, where: ScaleTarget, replicas_to: int) -> Plan:
         ParameterError: ``replicas_to`` is not a whole number ≥ 1.
         UnsafeActionRefused: beyond the HPA's ``maxReplicas`` (nothing changed).
     """
-    from noa_lib.clients import kube_apps
-
     if isinstance(replicas_to, bool) or not isinstance(replicas_to, int) or replicas_to < 1:
         raise ParameterError(f"replicas must be a whole number >= 1, got {replicas_to!r}",
                              name="replicas", accepted="1 or more")
@@ -99,6 +97,8 @@ def scale_plan(target: Target, where: ScaleTarget, replicas_to: int) -> Plan:
         raise UnsafeActionRefused(
             f"refused: {replicas_to} replicas is beyond the maximum of HPA {where.name} "
             f"({where.maximum}); raise maxReplicas deliberately first; nothing was changed")
+    from noa_lib.clients import kube_apps
+
     ctx = kube_context(target, where.namespace)
     if where.kind == "hpa":
         field, resource = "spec.minReplicas", ref("hpa", where.namespace, where.name)
