@@ -209,8 +209,9 @@ def latency_mitigation(target: Target, diagnosis: LatencyDiagnosis, *,
     if where is not None:
         up = scale_plan(target, where, scale_to(where))
 
-        def revert() -> Plan:
-            return scale_plan(target, where, where.current)
+        def revert() -> Plan:  # from what is set now back to the count before the scale-up
+            now = scale_target(target, where.deployment or where.name)
+            return scale_plan(target, now, where.current)
 
         return Mitigation(up, latency_verify(target, diagnosis, redact=redact, waits_gone=False),
                           revert=revert, verify_timeout_s=verify_timeout_s,

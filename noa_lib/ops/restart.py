@@ -60,6 +60,7 @@ class ScaleTarget:
     namespace: str
     current: int
     maximum: int | None  # the HPA's maxReplicas (None: no HPA)
+    deployment: str = ""  # the Deployment it scales
 
 
 def scale_target(target: Target, deployment: str, namespace: str = "") -> ScaleTarget:
@@ -78,13 +79,15 @@ def scale_target(target: Target, deployment: str, namespace: str = "") -> ScaleT
         scaled = spec.get("scaleTargetRef") or {}
         if scaled.get("kind") == "Deployment" and scaled.get("name") == deployment:
             return ScaleTarget("hpa", str(hpa["metadata"]["name"]), ctx.namespace,
-                               int(spec.get("minReplicas") or 1), int(spec["maxReplicas"]))
-    return ScaleTarget("deployment", deployment, ctx.namespace, replicas(current), None)
+                               int(spec.get("minReplicas") or 1), int(spec["maxReplicas"]),
+                               deployment)
+    return ScaleTarget("deployment", deployment, ctx.namespace, replicas(current), None,
+                       deployment)
 
 
 def scale_plan(target: Target, where: ScaleTarget, replicas_to: int) -> Plan:
-    """The plan setting ``where`` to ``replicas_to`` (its revert: :func:`scale_plan` back to
-    ``where.current``).
+    """The plan setting ``where`` from ``where.current`` to ``replicas_to`` (nothing to change
+    when they are equal; a revert reads the live :func:`scale_target` again and plans back).
 
     Raises:
         ParameterError: ``replicas_to`` is not a whole number ≥ 1.

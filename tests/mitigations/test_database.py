@@ -15,6 +15,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,28 @@ def test_slow_db_is_cured_by_terminating_the_blocking_session(
     took = time.monotonic() - started
     print(f"\nslow-db → high_latency cured, end to end {took:.1f} s")
     assert took < 90
+
+
+def test_a_scale_up_that_does_not_cure_is_reverted_to_the_old_count(
+        mitigation_sandbox: MitigationSandbox) -> None:
+    from noa_lib.clients import kube_apps
+    from noa_lib.ops.mitigation import Verdict
+
+    sb = mitigation_sandbox
+    hpa = lambda: kube_apps.get(sb.target.kubernetes, "horizontalpodautoscalers",  # noqa: E731
+                                "api")["spec"]["minReplicas"]
+    before = hpa()
+    where = noa.scale_target(sb.target, "api")
+    assert where.kind == "hpa" and where.current == before
+    with pytest.raises(UnsafeActionRefused, match="beyond the maximum of HPA api"):
+        noa.scale_plan(sb.target, where, (where.maximum or 0) + 1)
+    diagnosis = noa.diagnose_latency(sb.target, service="api", window="1m", redact=str)
+    diagnosis = replace(diagnosis, scale=where, selection=replace(diagnosis.selection, chosen=()))
+    mitigation = noa.latency_mitigation(sb.target, diagnosis, redact=str)
+    assert mitigation.plan.changes[0].after > before
+    failing = replace(mitigation, verify=lambda: Verdict(False, "made to fail"),
+                      verify_timeout_s=0.5)
+    outcome = noa.run_mitigation(failing, dry_run=False)
+    assert outcome.status == "reverted"
+    assert "reverted because the verify failed" in outcome.findings[-1].message
+    assert hpa() == before
