@@ -159,3 +159,18 @@ def test_the_sandbox_observer_turns_sessions_into_pool_and_latency_effects() -> 
     slow = effects_of([waiting], slots)
     assert slow.extra_latency_s["worker"] > 1.5 and slow.pool_pressure > 0
     assert effects_of([{**idle, "app": "psql"}], slots).empty  # not one of NOA's services
+
+
+def test_query_text_is_redacted_before_it_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    from noa_lib.ops.pg_sessions import _session
+    from noa_lib.records.redaction import query_redactor
+
+    secret = "Zq8-very-secret-app-password-41"
+    monkeypatch.setenv("NOA_APP_DB_PASSWORD", secret)
+    monkeypatch.setenv("NOA_CONFIG", "/nonexistent/noa.toml")  # no configuration: env + patterns
+    row = {"pid": 7, "application": "noa-api", "backend_type": "client backend",
+           "state": "active", "age_s": 3.0,
+           "query": f"ALTER ROLE app PASSWORD '{secret}';\n  SELECT   1"}
+    kept = _session(row, query_redactor())
+    assert secret not in kept.query and "[REDACTED]" in kept.query
+    assert kept.query.endswith("SELECT 1")  # whitespace folded
