@@ -140,6 +140,9 @@ def test_pool_exhausted_is_cured_by_terminating_the_held_sessions(
                         older_than_s="2", dry_run="false")
         assert figures(cured)["mitigation"] == "cured", cured.metadata["outcome"]
         assert [s for s in sessions(sb) if s[1] == "noa-api"] == []
+        assert processes.is_alive(*holder)  # it still holds the worker's sessions …
+        time.sleep(2.0)
+        assert [s for s in sessions(sb) if s[1] == "noa-api"] == []  # … and reconnected none
         usage = scalar(sb, POOL_USAGE)
         assert usage is not None and usage < noa.THRESHOLDS["db_connections"].warning
         assert IncidentStore(reports_dir).get(incident.id).status == "mitigated"
@@ -173,6 +176,10 @@ def test_slow_db_is_cured_by_terminating_the_blocking_session(
                         dry_run="false")
         assert figures(cured)["mitigation"] == "cured", cured.metadata["outcome"]
         assert [s for s in sessions(sb) if s[3] == "Lock"] == []
+        # the waiters' statements ran and their sessions closed: the holder, left without a
+        # session, exits by itself (it never reconnects)
+        eventually(lambda: not processes.is_alive(*holder), 15, "the holder exits on its own")
+        assert sessions(sb) == []
         p95 = scalar(sb, P95)
         assert p95 is not None and p95 < 2.0
         assert IncidentStore(reports_dir).get(incident.id).status == "mitigated"
