@@ -85,9 +85,11 @@ def runbook(name: str, reports_dir: Path, incident: str | None = None,
             **parameters: str) -> RunResult:
     if incident:
         parameters["incident"] = incident
+    started = time.monotonic()
     result = run(RunRequest(name, parameters, reports_dir=reports_dir, html=False,
                             incident=incident))
     assert result.exit_code == 0, result.message
+    print(f"\n  {name} {parameters}: {time.monotonic() - started:.1f} s")
     return result
 
 
@@ -117,6 +119,7 @@ def test_pool_exhausted_is_cured_by_terminating_the_held_sessions(
             and len([s for s in held if s[1] == "noa-api"]) == api_slots
         seen = eventually(lambda: (scalar(sb, POOL_FULL_PODS) or 0) >= 3, 30,
                           "every api pod's pool at its max")
+        print(f"\n  pool at its max in Prometheus after {seen:.1f} s")
         holder = holder_of(sb)
         time.sleep(max(0.0, 3.0 - seen))  # older than older_than_s below
 
@@ -161,7 +164,8 @@ def test_slow_db_is_cured_by_terminating_the_blocking_session(
     with sb.scenario("slow-db"):
         before = sessions(sb)
         assert len([s for s in before if s[3] == "Lock"]) == 5
-        eventually(lambda: (scalar(sb, P95) or 0) > 2.0, 30, "api p95 above 2 s")
+        seen = eventually(lambda: (scalar(sb, P95) or 0) > 2.0, 30, "api p95 above 2 s")
+        print(f"\n  api p95 above 2 s in Prometheus after {seen:.1f} s")
         holder = holder_of(sb)
 
         writes = mutating_requests(sb)
