@@ -107,6 +107,14 @@ def test_scenario_messages_in_logs() -> None:
     before = [json.loads(x) for x in podlogs.render(
         pod, LogQuery(container="api", since_seconds=900), spec, now - 400).splitlines()]
     assert not any("QueuePool" in r["msg"] for r in before)  # the scenario began later
+    # slow-db: NOA statements waiting on a lock stretch the requests: slow query warnings
+    waiting = [{"app": "noa-api", "state": "active", "wait_event_type": "Lock",
+                "running_s": 9.0}] * 3
+    slow = spec.__class__(**{**spec.__dict__, "scenario": "slow-db",
+                             "observed": pg_sessions.effects_of(waiting, {"api": 60})})
+    lines = [json.loads(x) for x in podlogs.render(
+        pod, LogQuery(container="api", since_seconds=120), slow, now).splitlines()]
+    assert any(r["msg"].startswith("slow query ") for r in lines if r["level"] == "warning")
 
 
 def test_service_proxy_answers_as_noa_server(seeded: Running) -> None:
