@@ -205,6 +205,26 @@ _LAZY: dict[str, str] = {
     "plan_credential_mitigation": "noa_lib.ops.credentials.breach",
     "credential_users_table": "noa_lib.show.credentials",
     "credential_touched_table": "noa_lib.show.credentials",
+    # incident/db_pool_exhausted and incident/high_latency (database sessions, restart, scale)
+    "query_redactor": "noa_lib.records.redaction",
+    "diagnose_pool": "noa_lib.ops.db_pool",
+    "pool_mitigation": "noa_lib.ops.db_pool",
+    "restart_mitigation": "noa_lib.ops.db_pool",
+    "decisive_outcome": "noa_lib.ops.db_pool",
+    "diagnose_latency": "noa_lib.ops.latency",
+    "latency_mitigation": "noa_lib.ops.latency",
+    "read_sessions": "noa_lib.ops.pg_sessions",
+    "select_sessions": "noa_lib.ops.pg_sessions",
+    "terminate_plan": "noa_lib.ops.pg_sessions",
+    "restart_plan": "noa_lib.ops.restart",
+    "scale_plan": "noa_lib.ops.restart",
+    "scale_target": "noa_lib.ops.restart",
+    "sessions_table": "noa_lib.show.pg_sessions",
+    "sessions_by_state_table": "noa_lib.show.pg_sessions",
+    "candidates_table": "noa_lib.show.pg_sessions",
+    "lock_waits_table": "noa_lib.show.pg_sessions",
+    "slow_statements_table": "noa_lib.show.pg_sessions",
+    "statements_table": "noa_lib.show.pg_sessions",
     # safety
     "Plan": "noa_lib.ops.safety",
     "Change": "noa_lib.ops.safety",
@@ -282,6 +302,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from noa_lib.ops.dashboards import board_findings, dashboards
     from noa_lib.ops.database import database_health
+    from noa_lib.ops.db_pool import (
+        decisive_outcome,
+        diagnose_pool,
+        pool_mitigation,
+        restart_mitigation,
+    )
     from noa_lib.ops.deploy.analysis import (
         analysis_spec,
         default_metrics,
@@ -304,18 +330,22 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.ops.findings import Finding, Status, require_ok, worst
     from noa_lib.ops.incident_comms import incident_update
     from noa_lib.ops.incident_triage import triage_incident
+    from noa_lib.ops.latency import diagnose_latency, latency_mitigation
     from noa_lib.ops.logs.investigate import investigate_logs
     from noa_lib.ops.metrics_checks import check_thresholds, threshold_figures
     from noa_lib.ops.mitigation import Mitigation, Verdict, run_mitigation
     from noa_lib.ops.monitoring_stack import monitoring_stack
     from noa_lib.ops.names import validate_name
     from noa_lib.ops.notify import delivery_figures, plan_notifications, send_notifications
+    from noa_lib.ops.pg_sessions import read_sessions, select_sessions, terminate_plan
     from noa_lib.ops.promql import CATALOGUE, get_query
+    from noa_lib.ops.restart import restart_plan, scale_plan, scale_target
     from noa_lib.ops.safety import Change, Plan, apply_plan
     from noa_lib.ops.severity import SeveritySignals, classify_severity
     from noa_lib.ops.targets import load_target
     from noa_lib.ops.thresholds import THRESHOLDS, threshold
     from noa_lib.ops.triage_causes import rank_causes
+    from noa_lib.records.redaction import query_redactor
     from noa_lib.show.analysis import analysis_table
     from noa_lib.show.backups import backups_table, drill_table
     from noa_lib.show.charts import backup_history_chart
@@ -353,6 +383,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         show_update,
     )
     from noa_lib.show.outcome import record_outcome
+    from noa_lib.show.pg_sessions import (
+        candidates_table,
+        lock_waits_table,
+        sessions_by_state_table,
+        sessions_table,
+        slow_statements_table,
+        statements_table,
+    )
     from noa_lib.show.pitr import (
         show_base_backups,
         show_pitr_window,

@@ -65,6 +65,9 @@ KINDS: Mapping[str, Kind] = {
     "secrets": Kind("secrets", k8s.CoreV1Api, "secret"),
     "jobs": Kind("jobs", k8s.BatchV1Api, "job"),
     "ingresses": Kind("ingresses", k8s.NetworkingV1Api, "ingress"),
+    # incident/high_latency: a scale-up raises an HPA's minReplicas
+    "horizontalpodautoscalers": Kind("horizontalpodautoscalers", k8s.AutoscalingV2Api,
+                                     "horizontal_pod_autoscaler"),
 }
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -183,4 +183,19 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-__all__ = ["MASK", "RedactingFilter", "Redactor", "default_redactor", "known_secrets"]
+def query_redactor() -> Callable[[str], str]:
+    """``text -> masked text`` for what a runbook captures from a system before it keeps it
+    (query texts of ``pg_stat_activity``): every configured target's secrets, secret-named
+    environment variables and secret-looking text."""
+    from noa_lib.config import load_config
+    from noa_lib.errors import ConfigError
+
+    try:
+        config: Config | None = load_config()
+    except ConfigError:
+        config = None
+    return Redactor(known_secrets(config)).text
+
+
+__all__ = ["MASK", "RedactingFilter", "Redactor", "default_redactor", "known_secrets",
+           "query_redactor"]

@@ -91,7 +91,12 @@ INCIDENTS = (
         "10:30",
         45,
         "api and worker DB pools at their maximum; 503s and slow requests",
-        SCENARIOS["pool-exhausted"].effects,
+        # the live scenario is caused by real sessions now; the past one keeps its effects
+        Effects(
+            pool_full=frozenset({"api", "worker"}),
+            extra_latency_s={"api": 0.8, "worker": 0.8},
+            error_5xx={"api": 0.04, "worker": 0.03},
+        ),
     ),
 )
 

@@ -12,6 +12,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from noa_sandbox import releases
+from noa_sandbox.causes import pg_sessions
 from noa_sandbox.kube import podlogs, registry
 from noa_sandbox.kube.hooks import LogQuery
 from noa_sandbox.kube.kubelet import rfc3339
@@ -92,7 +93,12 @@ def test_logs_are_deterministic_fast_and_follow_the_release() -> None:
 def test_scenario_messages_in_logs() -> None:
     now = time.time()
     spec = default_spec(now - 3600)
-    spec = spec.__class__(**{**spec.__dict__, "scenario": "pool-exhausted", "since": now - 300})
+    # pool-exhausted is caused by held sessions: the logs follow what the simulator observed
+    held = [{"app": "noa-api", "state": "idle in transaction", "wait_event_type": "Client",
+             "running_s": 60.0}] * 60
+    observed = pg_sessions.effects_of(held, {"api": 60, "worker": 20})
+    spec = spec.__class__(**{**spec.__dict__, "scenario": "pool-exhausted", "since": now - 300,
+                             "observed": observed, "observed_since": now - 300})
     pod = synthetic_pod("2.14.0", age_s=900, now=now)
     lines = [json.loads(x) for x in podlogs.render(
         pod, LogQuery(container="api", since_seconds=300), spec, now).splitlines()]
@@ -101,6 +107,14 @@ def test_scenario_messages_in_logs() -> None:
     before = [json.loads(x) for x in podlogs.render(
         pod, LogQuery(container="api", since_seconds=900), spec, now - 400).splitlines()]
     assert not any("QueuePool" in r["msg"] for r in before)  # the scenario began later
+    # slow-db: NOA statements waiting on a lock stretch the requests: slow query warnings
+    waiting = [{"app": "noa-api", "state": "active", "wait_event_type": "Lock",
+                "running_s": 9.0}] * 3
+    slow = spec.__class__(**{**spec.__dict__, "scenario": "slow-db",
+                             "observed": pg_sessions.effects_of(waiting, {"api": 60})})
+    lines = [json.loads(x) for x in podlogs.render(
+        pod, LogQuery(container="api", since_seconds=120), slow, now).splitlines()]
+    assert any(r["msg"].startswith("slow query ") for r in lines if r["level"] == "warning")
 
 
 def test_service_proxy_answers_as_noa_server(seeded: Running) -> None:

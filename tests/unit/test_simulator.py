@@ -16,12 +16,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from noa_lib.errors import ParameterError, PreconditionFailed
 from noa_sandbox import history, processes, scenarios
+from noa_sandbox.causes import pg_sessions
 from noa_sandbox.history_series import generate
 from noa_sandbox.kube import seed
 from noa_sandbox.simulator import catalog, model
 from noa_sandbox.simulator.exporter import ExporterCollector, SpecWatcher, WorldCollector, route
 from noa_sandbox.simulator.families import FAMILIES
-from noa_sandbox.simulator.scenarios import NAMES, SCENARIOS
+from noa_sandbox.simulator.scenarios import NAMES, SCENARIOS, Effects
 from noa_sandbox.simulator.spec import WorldSpec, parse_spec, read_spec, write_spec
 from noa_sandbox.simulator.world import World
 from noa_sandbox.state import HistoryRecord
@@ -32,9 +33,10 @@ WEDNESDAY_PEAK = 1_795_615_200.0
 assert time.gmtime(WEDNESDAY_PEAK).tm_wday == 2 and time.gmtime(WEDNESDAY_PEAK).tm_hour == 14
 
 
-def world_at(scenario: str, now: float, *, seconds: int = 60, since: float | None = None) -> World:
+def world_at(scenario: str, now: float, *, seconds: int = 60, since: float | None = None,
+             observed: Effects | None = None) -> World:
     spec = WorldSpec(scenario=scenario, since=now - seconds if since is None else since,
-                     epoch=now - 91 * DAY)
+                     epoch=now - 91 * DAY, observed=observed or Effects())
     world = World(spec, seed=7)
     for i in range(seconds):
         world.step(now - seconds + i + 1, 1.0)
@@ -205,9 +207,25 @@ def test_normal_world_is_within_thresholds() -> None:
     assert hits / (hits + total(s["noa_cache_misses_total"])) > 0.6
 
 
+def _sessions(app: str, state: str, n: int, wait: str | None = None) -> list[dict[str, object]]:
+    return [{"app": app, "state": state, "wait_event_type": wait, "running_s": 5.0}] * n
+
+
+CAUSED = {  # what pg_stat_activity shows under each database cause, as the observer sees it
+    "pool-exhausted": pg_sessions.effects_of(
+        _sessions("noa-api", "idle in transaction", 60)
+        + _sessions("noa-worker", "idle in transaction", 20), {"api": 60, "worker": 20}),
+    "slow-db": pg_sessions.effects_of(
+        _sessions("noa-worker", "idle in transaction", 1)
+        + _sessions("noa-api", "active", 3, "Lock") + _sessions("noa-worker", "active", 2, "Lock"),
+        {"api": 60, "worker": 20}),
+}
+
+
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "normal"])
 def test_each_scenario_shows_its_effect(name: str) -> None:
-    world = world_at(name, WEDNESDAY_PEAK, seconds=40)
+    # scenarios with a real cause show what the simulator observes of the state they create
+    world = world_at(name, WEDNESDAY_PEAK, seconds=40, observed=CAUSED.get(name))
     s = exposed(world)
     requests = s["noa_http_requests_total"]
     if name == "error-spike":
@@ -215,7 +233,7 @@ def test_each_scenario_shows_its_effect(name: str) -> None:
         assert errors / total(requests) > 0.10
     elif name == "slow-db":
         median = model.latency_median(catalog.endpoints_of("api")[2], 1.0,
-                                      SCENARIOS[name].effects)
+                                      world.spec.effects)
         assert median > 1.5
     elif name == "pool-exhausted":
         in_use = {labels["pod"]: v for labels, v in s["noa_db_pool_connections_in_use"]}

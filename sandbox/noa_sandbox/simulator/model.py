@@ -94,13 +94,15 @@ def _erf(x: Array) -> Array:
     return result
 
 
-def pool_in_use(service: str, level: X, effects: Effects) -> X:
-    """Connections in use in one pod's pool (``POOL_MAX`` when exhausted)."""
+def pool_in_use(service: str, level: X, effects: Effects, replicas: int = 1) -> X:
+    """Connections in use in one pod's pool (``POOL_MAX`` when exhausted): the normal use plus
+    this pod's part of the sessions the service holds (``pool_held`` over ``replicas`` pods)."""
     size = catalog.POOL_MAX[service]
     if service in effects.pool_full:
         return _like(level, np.full_like(np.asarray(level, dtype=np.float64), float(size)))
     share = np.clip(0.14 + 0.17 * np.asarray(level) + effects.pool_pressure, 0.02, 0.95)
-    return _like(level, np.round(share * size))
+    held = effects.pool_held.get(service, 0.0) / max(1, replicas)
+    return _like(level, np.minimum(np.round(share * size) + held, float(size)))
 
 
 def cpu_ratio(service: str, level: X, effects: Effects) -> X:

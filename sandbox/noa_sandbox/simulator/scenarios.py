@@ -29,7 +29,9 @@ class Effects:
     service -> CPU ratio added. ``ai_down``: an AI provider that fails (circuit breaker open).
     ``oom_pod``: a pod whose memory climbs to its limit and is OOM-killed again and again.
     ``disk_filling_volume``: a PVC (of namespace ``noa``) that fills up. ``backlog_queue``: a
-    queue whose consumers fall behind.
+    queue whose consumers fall behind. ``pool_held``: service -> database sessions its pods hold
+    (observed in ``pg_stat_activity``: idle in transaction or waiting), spread over its pods'
+    pools on top of the normal use.
     """
 
     error_5xx: Mapping[str, float] = field(default_factory=_frozen)
@@ -41,6 +43,7 @@ class Effects:
     oom_pod: str | None = None
     disk_filling_volume: str | None = None
     backlog_queue: str | None = None
+    pool_held: Mapping[str, float] = field(default_factory=_frozen)
 
     @property
     def empty(self) -> bool:
@@ -50,7 +53,7 @@ class Effects:
     def to_json(self) -> dict[str, Any]:
         """The JSON form (only the fields that depart from normal)."""
         out: dict[str, Any] = {}
-        for key in ("error_5xx", "extra_latency_s", "cpu_extra"):
+        for key in ("error_5xx", "extra_latency_s", "cpu_extra", "pool_held"):
             if getattr(self, key):
                 out[key] = dict(getattr(self, key))
         if self.pool_full:
@@ -100,7 +103,7 @@ class Effects:
             pool_full=frozenset(pool_full), pool_pressure=float(pressure),
             cpu_extra=shares("cpu_extra"), ai_down=name("ai_down"), oom_pod=name("oom_pod"),
             disk_filling_volume=name("disk_filling_volume"),
-            backlog_queue=name("backlog_queue"),
+            backlog_queue=name("backlog_queue"), pool_held=shares("pool_held"),
         )
 
     def merged(self, other: Effects) -> Effects:
@@ -115,6 +118,7 @@ class Effects:
             oom_pod=self.oom_pod or other.oom_pod,
             disk_filling_volume=self.disk_filling_volume or other.disk_filling_volume,
             backlog_queue=self.backlog_queue or other.backlog_queue,
+            pool_held=_frozen(_merge(self.pool_held, other.pool_held, _add)),
         )
 
 
@@ -163,22 +167,17 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
             ),
             Scenario(
                 "slow-db",
-                "slow database queries hold connections and stretch every request",
-                "p95 latency above 2 s, pools ~80 % used",
-                Effects(
-                    extra_latency_s=_frozen({"api": 1.6, "worker": 2.0}),
-                    pool_pressure=0.45,
-                ),
+                "a NOA worker session holds a row lock; api and worker statements wait on it "
+                "(real sessions in PostgreSQL, see noa_sandbox.causes.pg_sessions)",
+                "p95 latency above 2 s, lock waits in pg_stat_activity, pools fuller",
+                Effects(),
             ),
             Scenario(
                 "pool-exhausted",
-                "the database connection pools are exhausted",
+                "NOA sessions held idle in transaction fill the api and worker pools "
+                "(real sessions in PostgreSQL, see noa_sandbox.causes.pg_sessions)",
                 "pool in use == max, 503s and slower requests",
-                Effects(
-                    pool_full=frozenset({"api", "worker"}),
-                    extra_latency_s=_frozen({"api": 0.8, "worker": 0.8}),
-                    error_5xx=_frozen({"api": 0.04, "worker": 0.03}),
-                ),
+                Effects(),
             ),
             Scenario(
                 "ai-provider-down",

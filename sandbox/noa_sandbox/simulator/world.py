@@ -203,7 +203,8 @@ class World:
         key = (pod.service, pod.name)
         if pod.service in catalog.POOL_MAX:
             size = float(catalog.POOL_MAX[pod.service])
-            in_use = model.pool_in_use(pod.service, level, effects)
+            in_use = model.pool_in_use(pod.service, level, effects,
+                                       self._replicas(pod.service))
             if in_use < size:
                 in_use = min(size - 1, max(0.0, round(in_use + self._rng.gauss(0.0, 0.8))))
             self._set("noa_db_pool_connections_in_use", key, in_use)
