@@ -17,11 +17,11 @@ from typing import Any
 from noa_lib.config import Target
 from noa_lib.errors import ParameterError, UnsafeActionRefused
 from noa_lib.ops.deploy.context import kube_context
+from noa_lib.ops.deploy.restart import RESTARTED_AT, restart_body
 from noa_lib.ops.deploy.workload import ref, replicas
 from noa_lib.ops.names import validate_name
 from noa_lib.ops.safety import Change, Plan
 
-RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 HPAS = "horizontalpodautoscalers"
 
 
@@ -39,7 +39,7 @@ def restart_plan(target: Target, deployment: str, namespace: str = "") -> Plan:
     template = (current.get("spec") or {}).get("template") or {}
     before = ((template.get("metadata") or {}).get("annotations") or {}).get(RESTARTED_AT)
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}
+    body = restart_body(now)
 
     def perform() -> Any:
         return kube_apps.patch(ctx.settings, "deployments", deployment, body, ctx.namespace)
@@ -122,4 +122,4 @@ def scale_plan(target: Target, where: ScaleTarget, replicas_to: int) -> Plan:
                 rollback=f"scale back to {where.current} ({field})")
 
 
-__all__ = ["RESTARTED_AT", "ScaleTarget", "restart_plan", "scale_plan", "scale_target"]
+__all__ = ["ScaleTarget", "restart_plan", "scale_plan", "scale_target"]
