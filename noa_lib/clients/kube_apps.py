@@ -1,6 +1,7 @@
 """Workload objects of the Kubernetes API as plain dicts: read, list, create, replace, patch…
 
-Covers Deployments, ReplicaSets, Services, ConfigMaps, Jobs and Ingresses through the official
+Covers Deployments, ReplicaSets, Services, ConfigMaps, Jobs, Ingresses, PersistentVolumeClaims,
+LimitRanges and ResourceQuotas (and reads cluster-scoped StorageClasses) through the official
 client (``AppsV1Api``, ``CoreV1Api``, ``BatchV1Api``, ``NetworkingV1Api``). Objects travel as the
 JSON the API server sent (``_preload_content=False``), so ops code can diff and copy pod templates
 without the client's models in the way.
@@ -64,6 +65,10 @@ KINDS: Mapping[str, Kind] = {
     "configmaps": Kind("configmaps", k8s.CoreV1Api, "config_map"),
     "jobs": Kind("jobs", k8s.BatchV1Api, "job"),
     "ingresses": Kind("ingresses", k8s.NetworkingV1Api, "ingress"),
+    "persistentvolumeclaims": Kind("persistentvolumeclaims", k8s.CoreV1Api,
+                                   "persistent_volume_claim"),
+    "limitranges": Kind("limitranges", k8s.CoreV1Api, "limit_range"),
+    "resourcequotas": Kind("resourcequotas", k8s.CoreV1Api, "resource_quota"),
 }
 
 
@@ -122,6 +127,17 @@ def find(settings: KubernetesSettings | None, plural: str, name: str,
         return get(settings, plural, name, namespace)
     except NotFound:
         return None
+
+
+def storage_class(settings: KubernetesSettings | None, name: str) -> Obj:
+    """The cluster-scoped StorageClass ``name``.
+
+    Raises:
+        NotFound, Unavailable, Timeout, ClientError: see ``clients.kubernetes``.
+    """
+    s = _settings(settings)
+    with api_client(s) as api, mapped_errors(api):
+        return _decode(k8s.StorageV1Api(api).read_storage_class(name, _preload_content=False))
 
 
 def list_objects(settings: KubernetesSettings | None, plural: str, namespace: str | None = None,
@@ -297,5 +313,6 @@ __all__ = [
     "patch",
     "replace",
     "scale",
+    "storage_class",
     "update",
 ]

@@ -48,10 +48,12 @@ from noa_sandbox.kube.hooks import Obj
 from noa_sandbox.kube.jobs import job_fails, sync_job
 from noa_sandbox.kube.kubelet import Kubelet, parse_rfc3339, rfc3339
 from noa_sandbox.kube.pods import mark_unschedulable, schedule
+from noa_sandbox.kube.quantity import parse_quantity
 from noa_sandbox.kube.replicasets import sync_replicaset
+from noa_sandbox.kube.resizer import sync_pvc
 from noa_sandbox.kube.store import Store
-from noa_sandbox.kube.worldsync import WorldSync, serving_pods
-from noa_sandbox.simulator import catalog
+from noa_sandbox.kube.worldsync import WorldSync, component, serving_pods
+from noa_sandbox.simulator import catalog, memory
 from noa_sandbox.simulator.world import oom_kills
 
 log = logging.getLogger("noa.kube.controller")
@@ -134,6 +136,10 @@ class Controller:
             for job in jobs:
                 self._guard(job, sync_job, self.store, self.world, self._rng, job, pods, now)
             self._sync_pods(now, jobs)
+            classes = {str(sc["metadata"]["name"]): sc
+                       for sc in self.store.list("storageclasses")[0]}
+            for pvc in self.store.list("persistentvolumeclaims")[0]:
+                self._guard(pvc, sync_pvc, self.store, pvc, classes)
             for hpa in self.store.list("horizontalpodautoscalers")[0]:
                 self._guard(hpa, sync_hpa, self.store, hpa, self.clock,
                             self.world.spec().epoch)
@@ -180,7 +186,7 @@ class Controller:
             try:
                 status, events = self.kubelet.sync(
                     pod, now=now, world=spec,
-                    oom_kills=kills if meta["name"] == oom_pod else None,
+                    oom_kills=kills if meta["name"] == oom_pod or _undersized(pod) else None,
                     job_fails=fails,
                 )
                 if status is not None:
@@ -219,6 +225,20 @@ class Controller:
                  worldinfra.nodes(self.store.list("nodes")[0]),
                  worldinfra.volumes(pods, self.store.list("persistentvolumeclaims")[0]))
         self.world.publish_pods(serving, infra)
+
+
+def _undersized(pod: Obj) -> bool:
+    """The pod's main container has a memory limit too small for it (OOM-killed in a loop)."""
+    service = component(pod)
+    containers = (pod.get("spec") or {}).get("containers") or []
+    if service is None or not containers:
+        return False
+    main = next((c for c in containers if c.get("name") == service), containers[0])
+    limit = ((main.get("resources") or {}).get("limits") or {}).get("memory")
+    try:
+        return limit is not None and memory.undersized(service, parse_quantity(limit))
+    except ValueError:
+        return False
 
 
 __all__ = ["EVENT_TTL_S", "TICK_S", "Controller"]

@@ -29,7 +29,9 @@ class Effects:
     service -> CPU ratio added. ``ai_down``: an AI provider that fails (circuit breaker open).
     ``oom_pod``: a pod whose memory climbs to its limit and is OOM-killed again and again.
     ``disk_filling_volume``: a PVC (of namespace ``noa``) that fills up. ``backlog_queue``: a
-    queue whose consumers fall behind.
+    queue whose consumers fall behind. ``volume_used``: PVC (of namespace ``noa``) -> bytes
+    written on it beyond its ordinary use (observed: what the sandbox keeps in the volume's
+    directory, see :mod:`noa_sandbox.causes.disk`).
     """
 
     error_5xx: Mapping[str, float] = field(default_factory=_frozen)
@@ -41,6 +43,7 @@ class Effects:
     oom_pod: str | None = None
     disk_filling_volume: str | None = None
     backlog_queue: str | None = None
+    volume_used: Mapping[str, float] = field(default_factory=_frozen)
 
     @property
     def empty(self) -> bool:
@@ -50,7 +53,7 @@ class Effects:
     def to_json(self) -> dict[str, Any]:
         """The JSON form (only the fields that depart from normal)."""
         out: dict[str, Any] = {}
-        for key in ("error_5xx", "extra_latency_s", "cpu_extra"):
+        for key in ("error_5xx", "extra_latency_s", "cpu_extra", "volume_used"):
             if getattr(self, key):
                 out[key] = dict(getattr(self, key))
         if self.pool_full:
@@ -100,7 +103,7 @@ class Effects:
             pool_full=frozenset(pool_full), pool_pressure=float(pressure),
             cpu_extra=shares("cpu_extra"), ai_down=name("ai_down"), oom_pod=name("oom_pod"),
             disk_filling_volume=name("disk_filling_volume"),
-            backlog_queue=name("backlog_queue"),
+            backlog_queue=name("backlog_queue"), volume_used=shares("volume_used"),
         )
 
     def merged(self, other: Effects) -> Effects:
@@ -115,6 +118,7 @@ class Effects:
             oom_pod=self.oom_pod or other.oom_pod,
             disk_filling_volume=self.disk_filling_volume or other.disk_filling_volume,
             backlog_queue=self.backlog_queue or other.backlog_queue,
+            volume_used=_frozen(_merge(self.volume_used, other.volume_used, _add)),
         )
 
 
@@ -188,15 +192,16 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
             ),
             Scenario(
                 "oom",
-                "worker-0 leaks memory and is OOM-killed again and again",
+                "the worker Deployment's memory limit is below what the worker needs: its pods "
+                "are OOM-killed again and again",
                 "memory near the limit, restarts with reason OOMKilled",
-                Effects(oom_pod="worker-0", error_5xx=_frozen({"worker": 0.05})),
+                Effects(),  # real cause: noa_sandbox.causes.oom (the Deployment's limit)
             ),
             Scenario(
                 "disk-filling",
                 "the noa-uploads volume (mounted by web) fills up",
                 "volume used rising above 90 %",
-                Effects(disk_filling_volume="noa-uploads"),
+                Effects(),  # real cause: noa_sandbox.causes.disk (bytes in the volume)
             ),
             Scenario(
                 "queue-backlog",
