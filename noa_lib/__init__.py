@@ -184,6 +184,17 @@ _LAZY: dict[str, str] = {
     "Verdict": "noa_lib.ops.mitigation",
     "run_mitigation": "noa_lib.ops.mitigation",
     "record_mitigation": "noa_lib.records.incident_status",
+    # incident/oom_kills, incident/disk_space (resource mitigations)
+    "oom_parameters": "noa_lib.ops.resources.oom_rules",
+    "diagnose_oom": "noa_lib.ops.resources.oom",
+    "plan_oom_mitigation": "noa_lib.ops.resources.oom_plan",
+    "disk_parameters": "noa_lib.ops.resources.disk_rules",
+    "diagnose_disk": "noa_lib.ops.resources.disk",
+    "plan_disk_mitigation": "noa_lib.ops.resources.disk",
+    "oom_pods_table": "noa_lib.show.resources",
+    "memory_trend_chart": "noa_lib.show.resources",
+    "disk_trend_chart": "noa_lib.show.resources",
+    "cleanup_table": "noa_lib.show.resources",
     # safety
     "Plan": "noa_lib.ops.safety",
     "Change": "noa_lib.ops.safety",
@@ -285,6 +296,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.ops.names import validate_name
     from noa_lib.ops.notify import delivery_figures, plan_notifications, send_notifications
     from noa_lib.ops.promql import CATALOGUE, get_query
+    from noa_lib.ops.resources.disk import (  # incident/oom_kills, incident/disk_space
+        diagnose_disk,
+        plan_disk_mitigation,
+    )
+    from noa_lib.ops.resources.disk_rules import disk_parameters
+    from noa_lib.ops.resources.oom import diagnose_oom
+    from noa_lib.ops.resources.oom_plan import plan_oom_mitigation
+    from noa_lib.ops.resources.oom_rules import oom_parameters
     from noa_lib.ops.safety import Change, Plan, apply_plan
     from noa_lib.ops.severity import SeveritySignals, classify_severity
     from noa_lib.ops.targets import load_target
@@ -327,6 +346,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         review_timeline_table,
         review_times_table,
         show_review,
+    )
+    from noa_lib.show.resources import (  # incident/oom_kills, incident/disk_space
+        cleanup_table,
+        disk_trend_chart,
+        memory_trend_chart,
+        oom_pods_table,
     )
     from noa_lib.show.retention import gaps_frame, retention_table
     from noa_lib.show.rollouts import (
