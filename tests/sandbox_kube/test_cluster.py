@@ -314,8 +314,11 @@ def test_a_small_memory_limit_gets_the_pods_oom_killed_and_a_larger_one_ends_it(
     wait_until(lambda: (lambda ps: ps if len(ps) == 2 and all(
         p.status.container_statuses and p.status.container_statuses[0].restart_count >= 1
         for p in ps) else None)(workers("1Gi")), timeout=40, what="OOM kills at 1Gi")
-    killed = workers("1Gi")[0].status.container_statuses[0]
+    victim = workers("1Gi")[0]
+    killed = victim.status.container_statuses[0]
     assert killed.last_state.terminated.reason == "OOMKilled"
+    previous = core.read_namespaced_pod_log(victim.metadata.name, NS, previous=True)
+    assert "1024 MiB limit" in previous and "Perhaps out of memory" in previous.splitlines()[-1]
     limit("2Gi")
     pods = wait_until(lambda: (lambda ps: ps if len(ps) == 2 and all(
         p.status.container_statuses and p.status.container_statuses[0].ready

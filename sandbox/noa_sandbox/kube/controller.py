@@ -17,7 +17,8 @@
 2. **ReplicaSets**: create (``<rs>-<5 chars>``, spread over ``sandbox-node-1..3``) or delete
    pods (not-ready first, then the newest) to match ``spec.replicas``; status counts.
 3. **Pods**: :class:`~.kubelet.Kubelet` moves them along (pull, start, Ready, crash loops,
-   OOM kills during the ``oom`` scenario); events for what happened.
+   OOM kills of a container whose memory limit is too small for it — :func:`.worldinfra.undersized`
+   — or of the pod an ``oom_pod`` effect names); events for what happened.
 4. **Jobs**: one pod per Job; ``Complete`` after it succeeds (its release's migrations become
    applied when it is a migration Job) or ``Failed``/``BackoffLimitExceeded`` when its release is
    marked ``migration_fails`` or it carries ``noa.sandbox/fail: "true"``.
@@ -48,12 +49,11 @@ from noa_sandbox.kube.hooks import Obj
 from noa_sandbox.kube.jobs import job_fails, sync_job
 from noa_sandbox.kube.kubelet import Kubelet, parse_rfc3339, rfc3339
 from noa_sandbox.kube.pods import mark_unschedulable, schedule
-from noa_sandbox.kube.quantity import parse_quantity
 from noa_sandbox.kube.replicasets import sync_replicaset
 from noa_sandbox.kube.resizer import sync_pvc
 from noa_sandbox.kube.store import Store
-from noa_sandbox.kube.worldsync import WorldSync, component, serving_pods
-from noa_sandbox.simulator import catalog, memory
+from noa_sandbox.kube.worldsync import WorldSync, serving_pods
+from noa_sandbox.simulator import catalog
 from noa_sandbox.simulator.world import oom_kills
 
 log = logging.getLogger("noa.kube.controller")
@@ -186,7 +186,8 @@ class Controller:
             try:
                 status, events = self.kubelet.sync(
                     pod, now=now, world=spec,
-                    oom_kills=kills if meta["name"] == oom_pod or _undersized(pod) else None,
+                    oom_kills=kills if meta["name"] == oom_pod or worldinfra.undersized(pod)
+                    else None,
                     job_fails=fails,
                 )
                 if status is not None:
@@ -225,20 +226,6 @@ class Controller:
                  worldinfra.nodes(self.store.list("nodes")[0]),
                  worldinfra.volumes(pods, self.store.list("persistentvolumeclaims")[0]))
         self.world.publish_pods(serving, infra)
-
-
-def _undersized(pod: Obj) -> bool:
-    """The pod's main container has a memory limit too small for it (OOM-killed in a loop)."""
-    service = component(pod)
-    containers = (pod.get("spec") or {}).get("containers") or []
-    if service is None or not containers:
-        return False
-    main = next((c for c in containers if c.get("name") == service), containers[0])
-    limit = ((main.get("resources") or {}).get("limits") or {}).get("memory")
-    try:
-        return limit is not None and memory.undersized(service, parse_quantity(limit))
-    except ValueError:
-        return False
 
 
 __all__ = ["EVENT_TTL_S", "TICK_S", "Controller"]
