@@ -4,7 +4,8 @@ oom: the worker Deployment's limit lowered → OOMKilled restarts in Prometheus 
 run changes nothing (no mutating request in the API server's log, the Deployment's
 resourceVersion unchanged) → applied for an incident: the limit raised, pods replaced, no new
 OOM kill and memory under 80 % of the limit in Prometheus, the incident ``mitigated``.
-disk-filling: usage above 90 % → applied: capacity grown, usage under the threshold in
+disk-filling: usage above 90 % → the dry run changes nothing, an expansion on a class that does
+not allow it is refused → applied: capacity grown, usage under the threshold in
 Prometheus. ``normal`` removes only what the causes made.
 """
 
@@ -152,7 +153,12 @@ def test_disk_filling_is_cured_by_expanding_the_pvc_and_normal_stops_only_the_fi
         wait_until(lambda: (value(sb, usage) or 0) > 0.9, timeout=60, interval=2,
                    what="noa-uploads above 90 %")
         before = quantity(pvc(sb, "noa-uploads")["status"]["capacity"]["storage"])
+        version = pvc(sb, "noa-uploads")["metadata"]["resourceVersion"]
         offset = log_offset(sb)
+        dry = runbook(reports_dir, "incident/disk_space")
+        assert dry.exit_code == 0, dry.message
+        assert figures(dry)["mitigation"] == "dry-run" and figures(dry)["usage_pct"] > 90
+        assert pvc(sb, "noa-uploads")["metadata"]["resourceVersion"] == version
         refused = runbook(reports_dir, "incident/disk_space", pvc="noa-worker-data",
                           grow_to="60Gi", dry_run="false")
         assert refused.exit_code == 1 and "does not allow volume expansion" in refused.message

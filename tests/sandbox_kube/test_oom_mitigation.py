@@ -1,6 +1,7 @@
 """incident/oom_kills' plans against the sandbox API server (no Prometheus): a leak is the
-rollback runbook's undo plan, a LimitRange bounds the new limit, and a limit raise whose verify
-fails (still too small: the kubelet keeps OOM-killing) is reverted."""
+rollback runbook's undo plan (a protected target refuses it without ``confirm``), a LimitRange
+bounds the new limit, and a limit raise whose verify fails (still too small: the kubelet keeps
+OOM-killing) is reverted."""
 
 from __future__ import annotations
 
@@ -58,6 +59,9 @@ def test_a_leak_is_rolled_back_with_the_rollback_runbooks_undo_plan(target: Targ
     version = kube_apps.get(target.kubernetes, "deployments", "worker", NS)["metadata"][
         "resourceVersion"]
     assert not apply_plan(mitigation.plan, dry_run=True).applied
+    prod = replace(target, name="prod", protected=True)
+    with pytest.raises(UnsafeActionRefused, match="confirm"):  # nothing applied without it
+        run_mitigation(plan_oom_mitigation(prod, leak), dry_run=False)
     assert kube_apps.get(target.kubernetes, "deployments", "worker", NS)["metadata"][
         "resourceVersion"] == version
 
