@@ -70,8 +70,9 @@ def oom_parameters(*, service: str, window: str, headroom_pct: float, max_limit:
         raise ParameterError(str(exc), name="window", accepted=exc.accepted) from None
     if isinstance(headroom_pct, bool) or not isinstance(headroom_pct, int | float) or not (
             0 < headroom_pct <= MAX_HEADROOM_PCT):
-        raise ParameterError(f"headroom_pct={headroom_pct!r} is out of range", name="headroom_pct",
-                             accepted=f"a number above 0 and at most {MAX_HEADROOM_PCT:g}")
+        accepted = f"a number above 0 and at most {MAX_HEADROOM_PCT:g}"
+        raise ParameterError(f"headroom_pct={headroom_pct!r} is out of range; accepted: "
+                             f"{accepted}", name="headroom_pct", accepted=accepted)
     return OomParameters(service, window, seconds, float(headroom_pct),
                          parse_bytes(max_limit, "max_limit"))
 

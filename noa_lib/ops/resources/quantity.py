@@ -23,10 +23,10 @@ def parse_bytes(value: object, parameter: str) -> float:
     text = str(value).strip() if isinstance(value, str | int) else ""
     match = _QUANTITY.match(text)
     if isinstance(value, bool) or match is None or float(match.group(1)) <= 0:
-        raise ParameterError(
-            f"{parameter}={value!r} is not a memory/storage quantity", name=parameter,
-            accepted="a positive number with an optional unit Ki, Mi, Gi, Ti (or k, M, G, T), "
-                     "e.g. 4Gi or 1536Mi")
+        accepted = ("a positive number with an optional unit Ki, Mi, Gi, Ti (or k, M, G, T), "
+                    "e.g. 4Gi or 1536Mi")
+        raise ParameterError(f"{parameter}={value!r} is not a memory/storage quantity; "
+                             f"accepted: {accepted}", name=parameter, accepted=accepted)
     return float(match.group(1)) * _UNITS[match.group(2) or ""]
 
 
