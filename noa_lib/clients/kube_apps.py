@@ -1,9 +1,17 @@
 """Workload objects of the Kubernetes API as plain dicts: read, list, create, replace, patch…
 
+<<<<<<< HEAD
 Covers Deployments, ReplicaSets, Services, ConfigMaps, Secrets, Jobs and Ingresses through the
 official client (``AppsV1Api``, ``CoreV1Api``, ``BatchV1Api``, ``NetworkingV1Api``). Objects travel
 as the JSON the API server sent (``_preload_content=False``), so ops code can diff and copy pod
 templates without the client's models in the way.
+=======
+Covers Deployments, ReplicaSets, Services, ConfigMaps, Jobs, Ingresses, PersistentVolumeClaims,
+LimitRanges and ResourceQuotas (and reads cluster-scoped StorageClasses) through the official
+client (``AppsV1Api``, ``CoreV1Api``, ``BatchV1Api``, ``NetworkingV1Api``). Objects travel as the
+JSON the API server sent (``_preload_content=False``), so ops code can diff and copy pod templates
+without the client's models in the way.
+>>>>>>> mit-infra
 
 - Every mutating call takes ``dry_run``: ``True`` sends ``dryRun=All`` (the server validates and
   answers with the would-be object, stores nothing — not a mutation).
@@ -65,9 +73,16 @@ KINDS: Mapping[str, Kind] = {
     "secrets": Kind("secrets", k8s.CoreV1Api, "secret"),
     "jobs": Kind("jobs", k8s.BatchV1Api, "job"),
     "ingresses": Kind("ingresses", k8s.NetworkingV1Api, "ingress"),
+<<<<<<< HEAD
     # incident/high_latency: a scale-up raises an HPA's minReplicas
     "horizontalpodautoscalers": Kind("horizontalpodautoscalers", k8s.AutoscalingV2Api,
                                      "horizontal_pod_autoscaler"),
+=======
+    "persistentvolumeclaims": Kind("persistentvolumeclaims", k8s.CoreV1Api,
+                                   "persistent_volume_claim"),
+    "limitranges": Kind("limitranges", k8s.CoreV1Api, "limit_range"),
+    "resourcequotas": Kind("resourcequotas", k8s.CoreV1Api, "resource_quota"),
+>>>>>>> mit-infra
 }
 
 
@@ -126,6 +141,17 @@ def find(settings: KubernetesSettings | None, plural: str, name: str,
         return get(settings, plural, name, namespace)
     except NotFound:
         return None
+
+
+def storage_class(settings: KubernetesSettings | None, name: str) -> Obj:
+    """The cluster-scoped StorageClass ``name``.
+
+    Raises:
+        NotFound, Unavailable, Timeout, ClientError: see ``clients.kubernetes``.
+    """
+    s = _settings(settings)
+    with api_client(s) as api, mapped_errors(api):
+        return _decode(k8s.StorageV1Api(api).read_storage_class(name, _preload_content=False))
 
 
 def list_objects(settings: KubernetesSettings | None, plural: str, namespace: str | None = None,
@@ -301,5 +327,6 @@ __all__ = [
     "patch",
     "replace",
     "scale",
+    "storage_class",
     "update",
 ]

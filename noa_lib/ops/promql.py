@@ -223,6 +223,54 @@ QUERIES: tuple[Query, ...] = (
         by=("persistentvolumeclaim",),
         filters=("persistentvolumeclaim",),
     ),
+    # ------------------------------------------------------------------ incident/oom_kills,
+    # incident/disk_space: bytes behind the shares above
+    Query(
+        "memory_working_set",
+        "max by ($by) ("
+        + _per_container(
+            f"max_over_time(container_memory_working_set_bytes{{@cadvisor,{_CONTAINER}}}"
+            "[$window])")
+        + ")",
+        "bytes",
+        "Peak memory working set of the fullest container in the window (cAdvisor): what a "
+        "memory limit must hold.",
+        by=("service",),
+        filters=_POD,
+        filter_as=_AS_CONTAINER,
+    ),
+    Query(
+        "memory_limit_share",
+        "max by ($by) ("
+        + _per_container(
+            f"max by ({_KEYS}) (max_over_time(container_memory_working_set_bytes{{@cadvisor,"
+            f"{_CONTAINER}}}[$window])) / on ({_KEYS}) max by ({_KEYS}) "
+            '(kube_pod_container_resource_limits{@kube_state_metrics,resource="memory"})')
+        + ")",
+        "%",
+        "Peak memory working set of each container in the window over its own memory limit "
+        "(a restarted container's old and new cgroups are not added up).",
+        scale=100.0,
+        by=("service",),
+        filters=_POD,
+        filter_as=_AS_CONTAINER,
+    ),
+    Query(
+        "volume_used_bytes",
+        "max by ($by) (kubelet_volume_stats_used_bytes{@kubelet})",
+        "bytes",
+        "Bytes used on each PersistentVolumeClaim (kubelet volume stats).",
+        by=("persistentvolumeclaim",),
+        filters=("persistentvolumeclaim",),
+    ),
+    Query(
+        "volume_capacity_bytes",
+        "max by ($by) (kubelet_volume_stats_capacity_bytes{@kubelet})",
+        "bytes",
+        "Capacity of each PersistentVolumeClaim's file system (kubelet volume stats).",
+        by=("persistentvolumeclaim",),
+        filters=("persistentvolumeclaim",),
+    ),
     # ------------------------------------------------------------------ nodes (node-exporter)
     Query(
         "node_cpu_usage",

@@ -7,10 +7,12 @@ import time
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from kubernetes import client
 
 from noa_sandbox import releases
 from noa_sandbox.kube import registry
+from noa_sandbox.simulator.scenarios import Effects
 from noa_sandbox.simulator.spec import update_spec
 
 from .conftest import NS, Running, rolled_out, wait_until
@@ -279,7 +281,8 @@ def test_oom_scenario_kills_the_pod_the_simulator_names(seeded: Running,
     workers = sorted(p.name for p in seeded.world().pods if p.service == "worker")
     victim = workers[0]  # the scenario's "worker-0"
     # the first kill comes 8 s into the scenario (the simulator's cycle): start 7.5 s ago
-    update_spec(seeded.world_file, lambda s: replace(s, scenario="oom", since=time.time() - 7.5))
+    update_spec(seeded.world_file, lambda s: replace(s, scenario="oom", since=time.time() - 7.5,
+                                                     observed=Effects(oom_pod="worker-0")))
 
     def killed() -> Any:
         pod = core.read_namespaced_pod(victim, NS)
@@ -294,3 +297,52 @@ def test_oom_scenario_kills_the_pod_the_simulator_names(seeded: Running,
     assert "Perhaps out of memory" in previous[-1]
     others = [core.read_namespaced_pod(n, NS) for n in workers[1:]]
     assert all(p.status.container_statuses[0].restart_count == 0 for p in others)
+
+
+def test_a_small_memory_limit_gets_the_pods_oom_killed_and_a_larger_one_ends_it(
+        seeded: Running, apps: client.AppsV1Api, core: client.CoreV1Api) -> None:
+    def limit(memory: str) -> None:
+        apps.patch_namespaced_deployment("worker", NS, {"spec": {"template": {"spec": {
+            "containers": [{"name": "worker", "resources": {"limits": {"memory": memory}}}]}}}})
+
+    def workers(memory: str) -> list[Any]:
+        pods = core.list_namespaced_pod(NS, label_selector="app=worker").items
+        return [p for p in pods if p.metadata.deletion_timestamp is None
+                and p.spec.containers[0].resources.limits["memory"] == memory]
+
+    limit("1Gi")
+    wait_until(lambda: (lambda ps: ps if len(ps) == 2 and all(
+        p.status.container_statuses and p.status.container_statuses[0].restart_count >= 1
+        for p in ps) else None)(workers("1Gi")), timeout=40, what="OOM kills at 1Gi")
+    victim = workers("1Gi")[0]
+    killed = victim.status.container_statuses[0]
+    assert killed.last_state.terminated.reason == "OOMKilled"
+    previous = core.read_namespaced_pod_log(victim.metadata.name, NS, previous=True)
+    assert "1024 MiB limit" in previous and "Perhaps out of memory" in previous.splitlines()[-1]
+    limit("2Gi")
+    pods = wait_until(lambda: (lambda ps: ps if len(ps) == 2 and all(
+        p.status.container_statuses and p.status.container_statuses[0].ready
+        for p in ps) else None)(workers("2Gi")), timeout=40, what="pods at 2Gi")
+    time.sleep(21)  # one whole OOM cycle
+    assert all(core.read_namespaced_pod(p.metadata.name, NS).status.container_statuses[0]
+               .restart_count == 0 for p in pods)
+
+
+def test_a_pvc_grows_on_an_expandable_class_only_and_never_shrinks(
+        seeded: Running, core: client.CoreV1Api) -> None:
+    def request(name: str, size: str) -> None:
+        core.patch_namespaced_persistent_volume_claim(name, NS, {"spec": {"resources": {
+            "requests": {"storage": size}}}})
+
+    request("noa-uploads", "25Gi")
+    grown = wait_until(lambda: (lambda p: p if p.status.capacity["storage"] == "25Gi" else None)(
+        core.read_namespaced_persistent_volume_claim("noa-uploads", NS)), what="resized")
+    assert grown.spec.resources.requests["storage"] == "25Gi"
+    with pytest.raises(client.ApiException) as shrink:
+        request("noa-uploads", "10Gi")
+    assert shrink.value.status == 422 and "less than previous value" in shrink.value.body
+    with pytest.raises(client.ApiException) as fixed:
+        request("noa-worker-data", "60Gi")  # efs-sc: allowVolumeExpansion false
+    assert fixed.value.status == 403 and "must support resize" in fixed.value.body
+    assert core.read_namespaced_persistent_volume_claim(
+        "noa-worker-data", NS).status.capacity["storage"] == "50Gi"

@@ -17,7 +17,8 @@
 2. **ReplicaSets**: create (``<rs>-<5 chars>``, spread over ``sandbox-node-1..3``) or delete
    pods (not-ready first, then the newest) to match ``spec.replicas``; status counts.
 3. **Pods**: :class:`~.kubelet.Kubelet` moves them along (pull, start, Ready, crash loops,
-   OOM kills during the ``oom`` scenario); events for what happened.
+   OOM kills of a container whose memory limit is too small for it — :func:`.worldinfra.undersized`
+   — or of the pod an ``oom_pod`` effect names); events for what happened.
 4. **Jobs**: one pod per Job; ``Complete`` after it succeeds (its release's migrations become
    applied when it is a migration Job) or ``Failed``/``BackoffLimitExceeded`` when its release is
    marked ``migration_fails`` or it carries ``noa.sandbox/fail: "true"``.
@@ -49,6 +50,7 @@ from noa_sandbox.kube.jobs import job_fails, sync_job
 from noa_sandbox.kube.kubelet import Kubelet, parse_rfc3339, rfc3339
 from noa_sandbox.kube.pods import mark_unschedulable, schedule
 from noa_sandbox.kube.replicasets import sync_replicaset
+from noa_sandbox.kube.resizer import sync_pvc
 from noa_sandbox.kube.store import Store
 from noa_sandbox.kube.worldsync import WorldSync, serving_pods
 from noa_sandbox.simulator import catalog
@@ -134,6 +136,10 @@ class Controller:
             for job in jobs:
                 self._guard(job, sync_job, self.store, self.world, self._rng, job, pods, now)
             self._sync_pods(now, jobs)
+            classes = {str(sc["metadata"]["name"]): sc
+                       for sc in self.store.list("storageclasses")[0]}
+            for pvc in self.store.list("persistentvolumeclaims")[0]:
+                self._guard(pvc, sync_pvc, self.store, pvc, classes)
             for hpa in self.store.list("horizontalpodautoscalers")[0]:
                 self._guard(hpa, sync_hpa, self.store, hpa, self.clock,
                             self.world.spec().epoch)
@@ -180,7 +186,8 @@ class Controller:
             try:
                 status, events = self.kubelet.sync(
                     pod, now=now, world=spec,
-                    oom_kills=kills if meta["name"] == oom_pod else None,
+                    oom_kills=kills if meta["name"] == oom_pod or worldinfra.undersized(pod)
+                    else None,
                     job_fails=fails,
                 )
                 if status is not None:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
 
+from noa_sandbox.kube import worldinfra
 from noa_sandbox.kube.errors import bad_request
 from noa_sandbox.kube.hooks import LogQuery, Obj
 from noa_sandbox.kube.worldsync import component, pod_version
@@ -215,7 +216,8 @@ class _Generator:
         self.logger = LOGGERS[self.service]
         self.oom_target = catalog.resolve_pod(
             spec.effects.oom_pod, spec.pods
-        ) == self.sim_pod.name
+        ) == self.sim_pod.name or worldinfra.undersized(pod)
+        self.memory_limit = worldinfra.memory_limit(pod) or catalog.MEMORY_LIMIT[self.service]
         self.crash = spec.info(self.sim_pod.version).crash
         self.config = effective_config(pod, container)
 
@@ -274,7 +276,7 @@ class _Generator:
         yield t + 0.01, self._line(t + 0.01, "info", "Shutting down: exit code 1")
 
     def _oom_end(self, rng: random.Random, s: float) -> Iterator[tuple[float, str]]:
-        limit = catalog.MEMORY_LIMIT[self.service] >> 20
+        limit = int(self.memory_limit) >> 20
         t = s + 0.5
         yield t, self._line(t, "warning",
                             f"memory usage {limit - rng.randint(5, 30)} MiB of {limit} MiB limit")

@@ -72,6 +72,8 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     _rt("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", sub=("status",),
         short=("pvc",)),
     _rt("", "v1", "serviceaccounts", "ServiceAccount", short=("sa",)),
+    _rt("", "v1", "limitranges", "LimitRange", short=("limits",)),
+    _rt("", "v1", "resourcequotas", "ResourceQuota", sub=("status",), short=("quota",)),
     _rt("apps", "v1", "deployments", "Deployment", sub=("status", "scale"), short=("deploy",)),
     _rt("apps", "v1", "replicasets", "ReplicaSet", sub=("status", "scale"), short=("rs",)),
     _rt("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler",

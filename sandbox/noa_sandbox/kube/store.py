@@ -49,6 +49,7 @@ from noa_sandbox.kube.writechecks import (
     check_identity,
     check_preconditions,
     check_propagation,
+    check_pvc_resize,
     check_rv,
     check_subresource,
     scalable,
@@ -169,6 +170,7 @@ class Store:
             cur = self._table.require(rt, namespace, name)
             check_rv(rt, cur, meta_of(body).get("resourceVersion"))
             new = writes.updated(rt, cur, body, subresource)
+            check_pvc_resize(rt, cur, new, self._classes())
             result = writes.commit(self._table, rt, cur, new, dry_run)
         self._feed.dispatch()
         return result
@@ -202,9 +204,16 @@ class Store:
                 check_type_meta(rt, patched)
                 check_identity(rt, patched, namespace, name)
                 new = writes.updated(rt, cur, patched, subresource)
+                check_pvc_resize(rt, cur, new, self._classes())
                 result = writes.commit(self._table, rt, cur, new, dry_run)
         self._feed.dispatch()
         return result
+
+    def _classes(self) -> dict[str, Obj]:
+        """StorageClasses by name (under the lock)."""
+        rt = by_plural("storageclasses")
+        classes = self._table.objects.get(rt.plural, {})
+        return {str(sc["metadata"]["name"]): sc for sc in classes.values()}
 
     def mutate(
         self,

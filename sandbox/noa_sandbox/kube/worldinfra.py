@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from noa_sandbox.kube.hooks import Obj
 from noa_sandbox.kube.quantity import parse_quantity
 from noa_sandbox.kube.worldsync import component
+from noa_sandbox.simulator import memory
 from noa_sandbox.simulator.spec import Container, Node, Volume
 
 
@@ -58,6 +59,27 @@ def containers(pods: Iterable[Obj], serving: set[str]) -> tuple[Container, ...]:
     return tuple(sorted(out, key=lambda c: (c.pod, c.name)))
 
 
+def memory_limit(pod: Obj) -> float | None:
+    """The memory limit (bytes) of the pod's main container (named after its component)."""
+    service = component(pod)
+    cs = (pod.get("spec") or {}).get("containers") or []
+    if service is None or not cs:
+        return None
+    main = next((c for c in cs if c.get("name") == service), cs[0])
+    limit = ((main.get("resources") or {}).get("limits") or {}).get("memory")
+    try:
+        return None if limit is None else parse_quantity(limit)
+    except ValueError:
+        return None
+
+
+def undersized(pod: Obj) -> bool:
+    """The pod's main container has a memory limit too small for it: OOM-killed in a loop
+    (:func:`noa_sandbox.simulator.memory.undersized`, as the simulator decides it)."""
+    service, limit = component(pod), memory_limit(pod)
+    return service is not None and limit is not None and memory.undersized(service, limit)
+
+
 def nodes(node_objs: Iterable[Obj]) -> tuple[Node, ...]:
     """The Nodes: name, InternalIP, capacity CPU and memory."""
     out = []
@@ -95,4 +117,4 @@ def volumes(pods: Iterable[Obj], pvcs: Iterable[Obj]) -> tuple[Volume, ...]:
     return tuple(sorted(out, key=lambda v: (v.namespace, v.name, v.node)))
 
 
-__all__ = ["containers", "nodes", "volumes"]
+__all__ = ["containers", "memory_limit", "nodes", "undersized", "volumes"]

@@ -1,5 +1,6 @@
 """Request checks of the store's writes, made before anything changes (the real server's errors).
 
+PersistentVolumeClaims only grow, on a StorageClass that allows it (:func:`check_pvc_resize`).
 Subresources (only ``status``/``scale``, and only where the type serves them: 404 otherwise),
 ``propagationPolicy`` (422), a stale ``resourceVersion`` (409 Conflict), a body whose name or
 namespace differs from the URL's (400), and a delete's uid/resourceVersion preconditions (409).
@@ -11,7 +12,38 @@ from typing import Any
 
 from noa_sandbox.kube.errors import ApiError, bad_request, conflict, invalid
 from noa_sandbox.kube.objects import Obj, meta_of
+from noa_sandbox.kube.quantity import parse_quantity
 from noa_sandbox.kube.resources import ResourceType, by_plural
+
+
+def _requested(pvc: Obj) -> Any:
+    return (((pvc.get("spec") or {}).get("resources") or {}).get("requests") or {}).get(
+        "storage")
+
+
+def check_pvc_resize(rt: ResourceType, cur: Obj, new: Obj, classes: dict[str, Obj]) -> None:
+    """A PVC's storage request may only grow, and only on a class with
+    ``allowVolumeExpansion`` (the real API server's messages: 422 / 403)."""
+    if rt.plural != "persistentvolumeclaims":
+        return
+    before, after = _requested(cur), _requested(new)
+    if before is None or after is None or before == after:
+        return
+    try:
+        old, wanted = parse_quantity(before), parse_quantity(after)
+    except ValueError:
+        return
+    name = str(cur["metadata"]["name"])
+    if wanted < old:
+        raise invalid("PersistentVolumeClaim", "", name, [(
+            "spec.resources.requests.storage", "Forbidden: field can not be less than "
+            "previous value")])
+    sc = classes.get(str((cur.get("spec") or {}).get("storageClassName") or ""))
+    if wanted > old and not (sc and sc.get("allowVolumeExpansion")):
+        raise ApiError(403, "Forbidden", f'persistentvolumeclaims "{name}" is forbidden: only '
+                       "dynamically provisioned pvc can be resized and the storageclass that "
+                       "provisions the pvc must support resize")
+
 
 PROPAGATION_POLICIES = ("Background", "Foreground", "Orphan")
 
@@ -87,6 +119,7 @@ __all__ = [
     "check_identity",
     "check_preconditions",
     "check_propagation",
+    "check_pvc_resize",
     "check_rv",
     "check_subresource",
     "scalable",

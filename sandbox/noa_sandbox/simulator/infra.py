@@ -5,18 +5,22 @@ node-exporter).
 :class:`~.spec.WorldSpec` (:meth:`~.spec.WorldSpec.infrastructure`) following :mod:`.model`:
 a container's CPU (cores) is the model's ratio × its CPU limit — serving pods at their traffic
 share, running but not serving ones (a blue-green green, a canary before traffic) at idle load —
-and its memory working set the model's share × its memory limit. The ``oom`` pod's memory climbs
-to the limit and each kill counts in ``container_oom_events_total``, on the cycle the sandbox
-kubelet restarts it (:func:`~.world.oom_kills`); the ``disk-filling`` scenario fills its PVC.
+and its memory working set what its process needs (:func:`.memory.working_set`, bytes, whatever
+its limit). A container whose memory limit is too small (:func:`.memory.undersized`) and the
+scenario's ``oom_pod`` climb to the limit and each kill counts in ``container_oom_events_total``,
+on the cycle the sandbox kubelet restarts them (:func:`~.world.oom_kills`). A volume's used bytes
+are its ordinary share of its seeded size plus what was written on it (the observed
+``volume_used``), against its current capacity — so an expanded PVC reports a smaller share.
 :func:`~.exporters.render` turns the state into each exporter's families.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from noa_sandbox.simulator import catalog, model
+from noa_sandbox.simulator import catalog, memory, model
 from noa_sandbox.simulator.scenarios import Effects
 from noa_sandbox.simulator.spec import Container, Node, Volume, WorldSpec
 
@@ -27,6 +31,8 @@ SYSTEM_MEMORY = 1.3 * catalog.GIB
 POD_OVERHEAD_MEMORY = 0.6 * catalog.MIB
 """The pause container and the pod cgroup's own pages."""
 DISK_FILL_PER_S = 0.006
+FULL_SHARE = 0.999
+"""A volume reports at most this share used (the filesystem's reserve)."""
 CPU_MODES = {"user": 0.70, "system": 0.19, "iowait": 0.03, "irq": 0.01, "softirq": 0.03,
              "steal": 0.02, "nice": 0.02}
 """How a node's busy time splits over node-exporter's CPU modes (idle is the rest)."""
@@ -88,10 +94,9 @@ class Infra:
         self.volumes: dict[str, VolumeState] = {}
 
     def step(self, spec: WorldSpec, now: float, dt: float, level: float, *,
-             oom_pod: str | None, oom_memory: float | None, new_oom_kills: int,
-             effects: Effects) -> None:
-        """Advance by ``dt`` seconds at load ``level``; ``oom_memory`` is the leaking pod's
-        memory share and ``new_oom_kills`` the kills since the last step."""
+             oom: Mapping[str, tuple[float, int]], effects: Effects) -> None:
+        """Advance by ``dt`` seconds at load ``level``; ``oom`` maps each OOM-looping pod to
+        its memory share of the limit and its kills since the last step."""
         containers, nodes, volumes = spec.infrastructure()
         live = {(c.pod, c.name) for c in containers}
         for key in [k for k in self.containers if k not in live]:
@@ -101,8 +106,7 @@ class Infra:
         for c in containers:
             state = self.containers.setdefault((c.pod, c.name), ContainerState(c))
             state.restarted(c)
-            self._container(state, spec, dt, level, serving, oom_pod, oom_memory,
-                            new_oom_kills)
+            self._container(state, spec, dt, level, serving, oom.get(c.pod))
         self.nodes = {n.name: self.nodes.get(n.name, NodeState(n)) for n in nodes}
         for node in self.nodes.values():
             self._node(node, dt)
@@ -112,12 +116,15 @@ class Infra:
             share = float(model.disk_share(now, spec.epoch, names.index(v.name) % 5))
             if v.name == effects.disk_filling_volume:
                 share = min(0.995, max(share, 0.86) + DISK_FILL_PER_S * max(0.0, now - spec.since))
-            self.volumes[f"{v.namespace}/{v.name}@{v.node}"] = VolumeState(
-                v, round(share * v.capacity))
+                used = share * v.capacity
+            else:  # bytes: what the service keeps there, plus what was written (observed)
+                ordinary = share * _ordinary_size(v.name, v.capacity)
+                extra = effects.volume_used.get(v.name, 0.0) if v.namespace == "noa" else 0.0
+                used = min(ordinary + extra, FULL_SHARE * v.capacity)
+            self.volumes[f"{v.namespace}/{v.name}@{v.node}"] = VolumeState(v, round(used))
 
     def _container(self, state: ContainerState, spec: WorldSpec, dt: float, level: float,
-                   serving: dict[str, int], oom_pod: str | None, oom_memory: float | None,
-                   new_oom_kills: int) -> None:
+                   serving: dict[str, int], oom: tuple[float, int] | None) -> None:
         c = state.info
         service = c.service
         effects = spec.effects_for(catalog.Pod(c.pod, service, _version(c.image)))
@@ -127,18 +134,22 @@ class Infra:
         else:
             own = 0.0
         ratio = float(model.cpu_ratio(service, own, effects)) + self._rng.gauss(0.0, 0.015)
-        memory = float(model.memory_share(service, own)) + self._rng.gauss(0.0, 0.004)
-        if c.pod == oom_pod and oom_memory is not None:
-            ratio, memory = ratio + 0.2, oom_memory
-            state.oom_events += new_oom_kills
-            state.pod_oom_events += new_oom_kills
+        memory_limit = c.memory_limit or max(c.memory_request * 2.0, 256 * catalog.MIB)
+        noise = self._rng.gauss(0.0, 0.004)
+        if c.memory_limit and service in catalog.MEMORY_LIMIT:  # what it needs, in bytes
+            share = memory.working_set(service, own) / memory_limit + noise
+        else:
+            share = float(model.memory_share(service, own)) + noise
+        if oom is not None:
+            ratio, share = ratio + 0.2, oom[0]
+            state.oom_events += oom[1]
+            state.pod_oom_events += oom[1]
         ratio = min(max(ratio, 0.01), 0.99)
         limit = c.cpu_limit or max(c.cpu_request * 2.0, 0.5)
-        memory_limit = c.memory_limit or max(c.memory_request * 2.0, 256 * catalog.MIB)
         state.cpu_cores = ratio * limit
         state.cpu_seconds += state.cpu_cores * dt
         state.pod_cpu_seconds += state.cpu_cores * dt
-        state.working_set = float(round(memory * memory_limit))
+        state.working_set = float(round(min(share, 0.999) * memory_limit))
         if c.cpu_limit:
             periods = dt / CFS_PERIOD_S
             state.periods += periods
@@ -161,6 +172,13 @@ class Infra:
         pods = {s.info.pod for s in mine}
         node.memory_used = (sum(s.working_set for s in mine) + len(pods) * POD_OVERHEAD_MEMORY
                             + SYSTEM_MEMORY)
+
+
+def _ordinary_size(name: str, capacity: float) -> float:
+    """The size a volume's ordinary use is a share of: its seeded size (so growing the PVC
+    lowers the share used), else its capacity."""
+    seeded = {claim: size for claim, _, size in catalog.VOLUMES.values()}
+    return float(seeded.get(name, capacity))
 
 
 def _version(image: str) -> str:

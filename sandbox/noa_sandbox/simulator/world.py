@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client.core import Metric
 
-from noa_sandbox.simulator import catalog, exporters, model
+from noa_sandbox.simulator import catalog, exporters, memory, model
 from noa_sandbox.simulator.cache import Counts, model_counts, whole
 from noa_sandbox.simulator.catalog import Pod
 from noa_sandbox.simulator.infra import Infra
@@ -87,7 +87,7 @@ class World:
         self.spec = spec
         self._values: dict[str, dict[Labels, float]] = {}
         self._hist: dict[str, dict[Labels, Histogram]] = {}
-        self._oom_kills_seen = 0
+        self._oom_kills_seen: dict[str, int] = {}
         self.infra = Infra(self._rng)
 
     # ------------------------------------------------------------------ public API
@@ -96,7 +96,7 @@ class World:
         """Follow a new world file (scenario, pods, releases)."""
         with self._lock:
             if spec.scenario != self.spec.scenario or spec.since != self.spec.since:
-                self._oom_kills_seen = 0
+                self._oom_kills_seen = {}
             self.spec = spec
 
     def step(self, now: float, dt: float) -> None:
@@ -211,20 +211,27 @@ class World:
             self._set("noa_db_pool_connections_max", key, size)
 
     def _step_infra(self, now: float, dt: float, level: float) -> None:
-        """The containers, nodes and volumes; the leaking pod's memory and its OOM kills."""
+        """The containers, nodes and volumes; the OOM-killed pods' memory and their kills: the
+        pod the scenario's ``oom_pod`` names and every container whose memory limit is too small
+        for it (:func:`.memory.undersized`), killed on the :func:`oom_kills` cycle."""
         effects = self.spec.effects
-        oom_pod = catalog.resolve_pod(effects.oom_pod, self.spec.pods)
-        memory = None
-        new_kills = 0
-        if oom_pod is not None:
-            elapsed = self._elapsed(now)
-            kills = oom_kills(elapsed)
-            new_kills = max(0, kills - self._oom_kills_seen)
-            self._oom_kills_seen = max(kills, self._oom_kills_seen)
-            phase = (elapsed + _OOM_PHASE_S) % OOM_CYCLE_S
-            memory = 0.86 + 0.125 * min(phase / 10.0, 1.0)
-        self.infra.step(self.spec, now, dt, level, oom_pod=oom_pod, oom_memory=memory,
-                        new_oom_kills=new_kills, effects=effects)
+        containers = self.spec.infrastructure()[0]
+        looping = {c.pod for c in containers if memory.undersized(c.service, c.memory_limit)}
+        named = catalog.resolve_pod(effects.oom_pod, self.spec.pods)
+        if named is not None:
+            looping.add(named)
+        oom: dict[str, tuple[float, int]] = {}
+        elapsed = self._elapsed(now)
+        kills = oom_kills(elapsed)
+        phase = (elapsed + _OOM_PHASE_S) % OOM_CYCLE_S
+        share = 0.86 + 0.125 * min(phase / 10.0, 1.0)
+        for pod in sorted(looping):
+            seen = self._oom_kills_seen.setdefault(pod, kills if pod != named else 0)
+            oom[pod] = (share, max(0, kills - seen))
+            self._oom_kills_seen[pod] = max(kills, seen)
+        for pod in [p for p in self._oom_kills_seen if p not in looping]:
+            del self._oom_kills_seen[pod]
+        self.infra.step(self.spec, now, dt, level, oom=oom, effects=effects)
 
     # ------------------------------------------------------------------ shared services
 
