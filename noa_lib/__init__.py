@@ -200,7 +200,6 @@ _LAZY: dict[str, str] = {
     "Verdict": "noa_lib.ops.mitigation",
     "run_mitigation": "noa_lib.ops.mitigation",
     "record_mitigation": "noa_lib.records.incident_status",
-<<<<<<< HEAD
     # incident/security_breach (rotate a compromised credential)
     "diagnose_credential": "noa_lib.ops.credentials.breach",
     "plan_credential_mitigation": "noa_lib.ops.credentials.breach",
@@ -226,7 +225,6 @@ _LAZY: dict[str, str] = {
     "lock_waits_table": "noa_lib.show.pg_sessions",
     "slow_statements_table": "noa_lib.show.pg_sessions",
     "statements_table": "noa_lib.show.pg_sessions",
-=======
     # incident/oom_kills, incident/disk_space (resource mitigations)
     "oom_parameters": "noa_lib.ops.resources.oom_rules",
     "diagnose_oom": "noa_lib.ops.resources.oom",
@@ -238,7 +236,6 @@ _LAZY: dict[str, str] = {
     "memory_trend_chart": "noa_lib.show.resources",
     "disk_trend_chart": "noa_lib.show.resources",
     "cleanup_table": "noa_lib.show.resources",
->>>>>>> mit-infra
     # safety
     "Plan": "noa_lib.ops.safety",
     "Change": "noa_lib.ops.safety",
@@ -353,9 +350,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.ops.notify import delivery_figures, plan_notifications, send_notifications
     from noa_lib.ops.pg_sessions import read_sessions, select_sessions, terminate_plan
     from noa_lib.ops.promql import CATALOGUE, get_query
-<<<<<<< HEAD
-    from noa_lib.ops.restart import restart_plan, scale_plan, scale_target
-=======
     from noa_lib.ops.resources.disk import (  # incident/oom_kills, incident/disk_space
         diagnose_disk,
         plan_disk_mitigation,
@@ -364,7 +358,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.ops.resources.oom import diagnose_oom
     from noa_lib.ops.resources.oom_plan import plan_oom_mitigation
     from noa_lib.ops.resources.oom_rules import oom_parameters
->>>>>>> mit-infra
+    from noa_lib.ops.restart import restart_plan, scale_plan, scale_target
     from noa_lib.ops.safety import Change, Plan, apply_plan
     from noa_lib.ops.severity import SeveritySignals, classify_severity
     from noa_lib.ops.targets import load_target

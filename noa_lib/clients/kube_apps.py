@@ -1,17 +1,11 @@
 """Workload objects of the Kubernetes API as plain dicts: read, list, create, replace, patch…
 
-<<<<<<< HEAD
-Covers Deployments, ReplicaSets, Services, ConfigMaps, Secrets, Jobs and Ingresses through the
-official client (``AppsV1Api``, ``CoreV1Api``, ``BatchV1Api``, ``NetworkingV1Api``). Objects travel
-as the JSON the API server sent (``_preload_content=False``), so ops code can diff and copy pod
-templates without the client's models in the way.
-=======
-Covers Deployments, ReplicaSets, Services, ConfigMaps, Jobs, Ingresses, PersistentVolumeClaims,
-LimitRanges and ResourceQuotas (and reads cluster-scoped StorageClasses) through the official
-client (``AppsV1Api``, ``CoreV1Api``, ``BatchV1Api``, ``NetworkingV1Api``). Objects travel as the
-JSON the API server sent (``_preload_content=False``), so ops code can diff and copy pod templates
-without the client's models in the way.
->>>>>>> mit-infra
+Covers Deployments, ReplicaSets, Services, ConfigMaps, Secrets, Jobs, Ingresses,
+HorizontalPodAutoscalers, PersistentVolumeClaims, LimitRanges and ResourceQuotas (and reads
+cluster-scoped StorageClasses) through the official client (``AppsV1Api``, ``CoreV1Api``,
+``BatchV1Api``, ``NetworkingV1Api``, ``AutoscalingV2Api``). Objects travel as the JSON the API
+server sent (``_preload_content=False``), so ops code can diff and copy pod templates without the
+client's models in the way.
 
 - Every mutating call takes ``dry_run``: ``True`` sends ``dryRun=All`` (the server validates and
   answers with the would-be object, stores nothing — not a mutation).
@@ -73,16 +67,13 @@ KINDS: Mapping[str, Kind] = {
     "secrets": Kind("secrets", k8s.CoreV1Api, "secret"),
     "jobs": Kind("jobs", k8s.BatchV1Api, "job"),
     "ingresses": Kind("ingresses", k8s.NetworkingV1Api, "ingress"),
-<<<<<<< HEAD
     # incident/high_latency: a scale-up raises an HPA's minReplicas
     "horizontalpodautoscalers": Kind("horizontalpodautoscalers", k8s.AutoscalingV2Api,
                                      "horizontal_pod_autoscaler"),
-=======
     "persistentvolumeclaims": Kind("persistentvolumeclaims", k8s.CoreV1Api,
                                    "persistent_volume_claim"),
     "limitranges": Kind("limitranges", k8s.CoreV1Api, "limit_range"),
     "resourcequotas": Kind("resourcequotas", k8s.CoreV1Api, "resource_quota"),
->>>>>>> mit-infra
 }
 
 

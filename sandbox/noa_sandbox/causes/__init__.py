@@ -69,12 +69,12 @@ def register(cause: Cause | None = None, observer: ObserverFactory | None = None
 def _load() -> None:
     """Import the cause modules (each registers itself)."""
     # one line per cause module: from noa_sandbox.causes import <module>  # noqa: F401
-<<<<<<< HEAD
-    from noa_sandbox.causes import pg_sessions  # noqa: F401
-=======
     # resources (oom_kills, disk_space):
-    from noa_sandbox.causes import disk, oom  # noqa: F401
->>>>>>> mit-infra
+    from noa_sandbox.causes import (  # noqa: F401
+        disk,
+        oom,
+        pg_sessions,  # noqa: F401
+    )
 
 
 def causes_file(layout: Layout) -> Path:

@@ -29,15 +29,11 @@ class Effects:
     service -> CPU ratio added. ``ai_down``: an AI provider that fails (circuit breaker open).
     ``oom_pod``: a pod whose memory climbs to its limit and is OOM-killed again and again.
     ``disk_filling_volume``: a PVC (of namespace ``noa``) that fills up. ``backlog_queue``: a
-<<<<<<< HEAD
     queue whose consumers fall behind. ``pool_held``: service -> database sessions its pods hold
     (observed in ``pg_stat_activity``: idle in transaction or waiting), spread over its pods'
-    pools on top of the normal use.
-=======
-    queue whose consumers fall behind. ``volume_used``: PVC (of namespace ``noa``) -> bytes
+    pools on top of the normal use. ``volume_used``: PVC (of namespace ``noa``) -> bytes
     written on it beyond its ordinary use (observed: what the sandbox keeps in the volume's
     directory, see :mod:`noa_sandbox.causes.disk`).
->>>>>>> mit-infra
     """
 
     error_5xx: Mapping[str, float] = field(default_factory=_frozen)
@@ -49,11 +45,8 @@ class Effects:
     oom_pod: str | None = None
     disk_filling_volume: str | None = None
     backlog_queue: str | None = None
-<<<<<<< HEAD
     pool_held: Mapping[str, float] = field(default_factory=_frozen)
-=======
     volume_used: Mapping[str, float] = field(default_factory=_frozen)
->>>>>>> mit-infra
 
     @property
     def empty(self) -> bool:
@@ -63,11 +56,7 @@ class Effects:
     def to_json(self) -> dict[str, Any]:
         """The JSON form (only the fields that depart from normal)."""
         out: dict[str, Any] = {}
-<<<<<<< HEAD
-        for key in ("error_5xx", "extra_latency_s", "cpu_extra", "pool_held"):
-=======
-        for key in ("error_5xx", "extra_latency_s", "cpu_extra", "volume_used"):
->>>>>>> mit-infra
+        for key in ("error_5xx", "extra_latency_s", "cpu_extra", "pool_held", "volume_used"):
             if getattr(self, key):
                 out[key] = dict(getattr(self, key))
         if self.pool_full:
@@ -117,11 +106,8 @@ class Effects:
             pool_full=frozenset(pool_full), pool_pressure=float(pressure),
             cpu_extra=shares("cpu_extra"), ai_down=name("ai_down"), oom_pod=name("oom_pod"),
             disk_filling_volume=name("disk_filling_volume"),
-<<<<<<< HEAD
             backlog_queue=name("backlog_queue"), pool_held=shares("pool_held"),
-=======
-            backlog_queue=name("backlog_queue"), volume_used=shares("volume_used"),
->>>>>>> mit-infra
+            volume_used=shares("volume_used"),
         )
 
     def merged(self, other: Effects) -> Effects:
@@ -136,11 +122,8 @@ class Effects:
             oom_pod=self.oom_pod or other.oom_pod,
             disk_filling_volume=self.disk_filling_volume or other.disk_filling_volume,
             backlog_queue=self.backlog_queue or other.backlog_queue,
-<<<<<<< HEAD
             pool_held=_frozen(_merge(self.pool_held, other.pool_held, _add)),
-=======
             volume_used=_frozen(_merge(self.volume_used, other.volume_used, _add)),
->>>>>>> mit-infra
         )
 
 
