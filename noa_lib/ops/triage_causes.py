@@ -128,12 +128,16 @@ def _ai(s: Signals, window: str) -> list[Cause]:
 
 
 def _oom(s: Signals, window: str) -> list[Cause]:
-    kills = {k: v for k, v in s.get("oom_kills").items() if v >= 0.5}
+    now, recent = s.get("oom_kills"), s.get("oom_recent")
+    kills = {k: max(now.get(k, 0.0), recent.get(k, 0.0)) for k in set(now) | set(recent)}
+    kills = {k: v for k, v in kills.items() if v >= 0.5}
     if not kills:
         return []
     service = max(kills, key=lambda k: kills[k])
     memory = s.get("memory_pct").get(service)
-    why = [f"{service}: {max(1, round(kills[service]))} OOMKilled restart(s) in {window}"]
+    span = window if now.get(service, 0.0) >= 0.5 else "15m"
+    why = [f"{service}: {max(1, round(kills[service]))} OOMKilled restart(s) in {span} "
+           "(containers running now)"]
     if memory is not None:
         why.append(f"{service}'s memory at {memory:g} % of its limit")
     return [Cause("oom_kills", f"{service} OOM-killed", "incident/oom_kills",

@@ -130,8 +130,9 @@ def severity_signals(signals: Signals, scope: Impact,
              if pct >= DISK_RISK_PCT]
     risks += [f"queue {q} {depth:g} jobs behind" for q, depth in signals.get("queue_depth").items()
               if depth >= QUEUE_BAR]
-    risks += [f"{svc} OOM-killed {max(1, round(n))}×"
-              for svc, n in signals.get("oom_kills").items() if n >= 0.5]
+    kills = {**signals.get("oom_recent"), **{k: v for k, v in signals.get("oom_kills").items()
+                                               if v >= 0.5}}
+    risks += [f"{svc} OOM-killed {max(1, round(n))}×" for svc, n in kills.items() if n >= 0.5]
     return SeveritySignals(
         error_share=scope.error_share,
         service_error_share={s: v / 100.0 for s, v in signals.get("error_pct").items()},

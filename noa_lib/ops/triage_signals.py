@@ -23,12 +23,14 @@ from noa_lib.ops.promql import get_query, parse_duration
 @dataclass(frozen=True)
 class SignalSpec:
     """Signal ``name``: catalogue query ``query`` broken down ``by`` (``()``: one total), read
-    ``offset`` seconds before the triage instant (a baseline)."""
+    ``offset`` seconds before the triage instant (a baseline), over ``window`` when it needs its
+    own (else the triage window)."""
 
     name: str
     query: str
     by: tuple[str, ...]
     offset_s: float = 0.0
+    window: str | None = None
 
 
 BASELINE_OFFSET_S = 86_400.0
@@ -51,6 +53,9 @@ SPECS: tuple[SignalSpec, ...] = (
     SignalSpec("db_connections_pct", "db_connections", ()),
     SignalSpec("db_up", "db_up", ()),
     SignalSpec("oom_kills", "oom_kills", ("service",)),
+    # kills of the containers running now, over 15 min: a kill every few minutes is still an OOM
+    # loop, and containers replaced by a cure no longer count
+    SignalSpec("oom_recent", "oom_kills", ("service",), window="15m"),
     SignalSpec("restarts", "restarts", ("service",)),
     SignalSpec("disk_pct", "disk_usage", ("persistentvolumeclaim",)),
     SignalSpec("queue_depth", "queue_depth", ("queue",)),
@@ -112,7 +117,7 @@ def _job(prom: metrics.Prometheus, spec: SignalSpec, window: str,
          at: datetime) -> Callable[[], metrics.Reading]:
     moment = at - timedelta(seconds=spec.offset_s)
     query = get_query(spec.query)
-    return lambda: metrics.read(prom, query, window=window, at=moment, by=spec.by)
+    return lambda: metrics.read(prom, query, window=spec.window or window, at=moment, by=spec.by)
 
 
 def read_signals(target: Target, *, window: str, at: datetime,
