@@ -323,6 +323,10 @@ SCENARIO_CHECKS: dict[str, list[tuple[str, float]]] = {
         ' / kubelet_volume_stats_capacity_bytes{namespace="noa",'
         'persistentvolumeclaim="noa-uploads"})', 0.90)],
     "queue-backlog": [('max(noa_queue_depth{namespace="noa",queue="default"})', 1000)],
+    # complete-outage: every api pod crash-loops (the release rolled out to it crashes)
+    "complete-outage": [(
+        'max(kube_deployment_status_replicas_unavailable{namespace="noa",deployment="api"})',
+        2.5)],
 }
 
 

@@ -109,7 +109,7 @@ def test_status_shares_sum_to_one_and_follow_effects() -> None:
             assert sum(shares.values()) == pytest.approx(1.0)
             assert set(shares) == set(catalog.STATUSES)
     api = catalog.endpoints_of("api")[0]
-    spike = model.status_shares(api, SCENARIOS["error-spike"].effects)
+    spike = model.status_shares(api, history.ERROR_SPIKE_EFFECTS)
     assert spike["500"] + spike["503"] == pytest.approx(0.30)
 
 
@@ -205,15 +205,12 @@ def test_normal_world_is_within_thresholds() -> None:
     assert hits / (hits + total(s["noa_cache_misses_total"])) > 0.6
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n != "normal"])
+# scenarios with a real cause (empty static effects) are proven on a sandbox: tests/mitigations
+@pytest.mark.parametrize("name", [n for n in NAMES if not SCENARIOS[n].effects.empty])
 def test_each_scenario_shows_its_effect(name: str) -> None:
     world = world_at(name, WEDNESDAY_PEAK, seconds=40)
     s = exposed(world)
-    requests = s["noa_http_requests_total"]
-    if name == "error-spike":
-        errors = sum(v for labels, v in requests if labels["status"].startswith("5"))
-        assert errors / total(requests) > 0.10
-    elif name == "slow-db":
+    if name == "slow-db":
         median = model.latency_median(catalog.endpoints_of("api")[2], 1.0,
                                       SCENARIOS[name].effects)
         assert median > 1.5
