@@ -60,6 +60,11 @@ class ErrorRateDiagnosis:
     findings: tuple[Finding, ...]
     decision: Decision
 
+    @property
+    def revisions(self) -> tuple[Revision, ...]:
+        """The service's revisions, oldest first (empty when they could not be read)."""
+        return self.releases.revisions if self.releases else ()
+
     def figures(self) -> dict[str, float | str | None]:
         return {"service": self.service, "error_rate_pct": self.error_pct,
                 "decision": self.decision.action,

@@ -76,6 +76,11 @@ class OutageDiagnosis:
     findings: tuple[Finding, ...]
     decision: Decision
 
+    @property
+    def revisions(self) -> tuple[Revision, ...]:
+        """The service's revisions, oldest first (empty when they could not be read)."""
+        return self.releases.revisions if self.releases else ()
+
     def figures(self) -> dict[str, float | str | None]:
         pods = next((d for d in self.deployments if d.name == self.service), None)
         return {"service": self.service, "ready_pods": pods.ready if pods else None,
