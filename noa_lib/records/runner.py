@@ -133,6 +133,8 @@ def prepare(request: RunRequest) -> Prepared:
         given["target"] = given.get("target") or request.target or config.default_target
     elif request.target is not None:
         raise ParameterError(f"{runbook.id} takes no target", name="target")
+    if "incident" in names and request.incident is not None and not given.get("incident"):
+        given["incident"] = request.incident  # the incident runbooks act on their incident
     bound = bind(declared, given, runbook=runbook.id)
     if "target" in bound:
         target = str(bound["target"])
