@@ -111,9 +111,10 @@ def pods_ready_on(target: Target, choice: RollbackChoice) -> Check:
         status = rollout_status(kube_apps.get(kc.settings, "deployments", choice.deployment,
                                               kc.namespace))
         ok = status.complete and status.image == choice.to_image
-        return Verdict(ok, f"{status.available}/{status.desired} pods available on "
-                           f"{status.image or '?'}" + ("" if ok else
-                                                        f" (want all on {choice.to_image})"),
+        state = ("" if ok else " — rollout in progress" if status.image == choice.to_image
+                 else f" — the Deployment runs {status.image or '?'}, not {choice.to_image}")
+        return Verdict(ok, f"{status.updated}/{status.desired} pods updated, {status.available} "
+                           f"available on {choice.to_image}{state}",
                        {"ready": status.ready, "desired": status.desired,
                         "image": status.image})
     return check
