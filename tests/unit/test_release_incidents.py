@@ -117,7 +117,8 @@ def releases(history: tuple[Revision, ...]) -> Releases:
 
 
 @pytest.mark.parametrize("database", ["gone", "corrupt", "unreachable"])
-def test_a_lost_database_hands_over_to_pitr_and_plans_no_rollback(database: DatabaseState) -> None:
+def test_a_lost_database_hands_over_to_pitr_and_plans_no_rollback(
+        database: DatabaseState) -> None:
     down = DeploymentPods("api", 3, 0, 0)
     d = decide_outage("prod", "api", down, database, releases(HISTORY), HISTORY[1])
     assert (d.action, d.next_runbook, d.choice) == ("hand over", DR_RUNBOOK, None)
