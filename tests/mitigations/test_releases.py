@@ -173,3 +173,34 @@ def test_complete_outage_is_rolled_back_to_the_last_good_release(runner_env) -> 
     assert next(r for r in list_releases(sandbox.state) if r.version == made["release"]).healthy
     print(f"\ncomplete-outage → rolled back, serving: {time.monotonic() - t0:.0f} s")
 
+
+
+def test_a_lost_database_hands_over_to_pitr_restore_instead_of_rolling_back(runner_env) -> None:
+    """The DR decision point: api down AND NOA's tables gone → no rollback, the pitr command."""
+    from noa_lib.clients import postgres
+
+    sandbox = runner_env
+    t0 = time.monotonic()
+    with sandbox.scenario("complete-outage"):
+        made = causes.created(sandbox.layout)["created"]
+        with postgres.connect(sandbox.target.postgres) as conn:
+            postgres.query(conn, "ALTER TABLE organizations RENAME TO organizations_lost")
+        try:
+            offset, rev = log_offset(sandbox), revision(api(sandbox))
+            result = run(RunRequest("incident/complete_outage", {**FAST, "dry_run": "false"},
+                                    html=False))
+            meta = meta_of(result)
+            assert result.exit_code == ExitCode.SUCCEEDED, meta.get("error")
+            figures = meta["outcome"]["figures"]
+            assert (figures["database"], figures["decision"], figures["mitigation"]) == (
+                "corrupt", "hand over", "nothing to do")
+            decision = next(f for f in meta["outcome"]["findings"] if f["check"] == "decision")
+            assert "not the release" in decision["message"]
+            assert decision["evidence"]["command"].startswith(
+                "noa run backup/pitr_restore --target sandbox -p target_time")
+            assert mutations(sandbox, offset) == []  # no rollback was sent
+            assert revision(api(sandbox)) == rev and image(api(sandbox)) == made["image"]
+        finally:
+            with postgres.connect(sandbox.target.postgres) as conn:
+                postgres.query(conn, "ALTER TABLE organizations_lost RENAME TO organizations")
+    print(f"\nlost database → DR hand-over: {time.monotonic() - t0:.0f} s")
