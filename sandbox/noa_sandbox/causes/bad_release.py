@@ -17,6 +17,7 @@ already), and leaves the release's marks as the cause found them.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -34,6 +35,8 @@ from noa_sandbox.layout import Layout
 from noa_sandbox.releases import mark_release, version_key
 from noa_sandbox.simulator.scenarios import Effects
 from noa_sandbox.simulator.spec import ReleaseInfo, WorldSpec, read_spec, update_spec
+
+log = logging.getLogger(__name__)
 
 DEPLOYMENT = "api"
 NAMESPACE = "noa"
@@ -151,7 +154,10 @@ def _roll_out(layout: Layout, scenario: str, *, bad: bool) -> dict[str, Any]:
         if not bad:  # the latent crash: the release passed its readiness checks, then crashes
             mark_release(layout.root, version, crash=True)
     except Exception:
-        remove(layout, made)
+        try:
+            remove(layout, made)
+        except Exception:  # noqa: BLE001 - the first failure is the one to report
+            log.warning("could not undo the half-made %s cause", scenario, exc_info=True)
         raise
     return made
 
