@@ -190,6 +190,7 @@ _LAZY: dict[str, str] = {
     "diagnose_outage": "noa_lib.ops.outage",
     "outage_mitigation": "noa_lib.ops.outage",
     "error_breakdown_table": "noa_lib.show.release_incident",
+    "log_patterns_table": "noa_lib.show.release_incident",
     "deployments_table": "noa_lib.show.release_incident",
     "decision_table": "noa_lib.show.release_incident",
     "mitigation_table": "noa_lib.show.release_incident",
@@ -346,6 +347,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         decision_table,
         deployments_table,
         error_breakdown_table,
+        log_patterns_table,
         mitigation_table,
     )
     from noa_lib.show.retention import gaps_frame, retention_table

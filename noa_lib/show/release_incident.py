@@ -17,6 +17,7 @@ from noa_lib.ops.release_rollback import Decision
 
 if TYPE_CHECKING:
     import pandas as pd
+    from pandas.io.formats.style import Styler
 
 
 def _frame(rows: Sequence[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
@@ -32,6 +33,15 @@ def error_breakdown_table(diagnosis: ErrorRateDiagnosis) -> pd.DataFrame:
     rows += [{"by": "version", "value": v, "error_%": pct} for v, pct in diagnosis.by_version]
     rows += [{"by": "endpoint", "value": e, "error_%": pct} for e, pct in diagnosis.by_endpoint]
     return _frame(rows, ["by", "value", "error_%"])
+
+
+def log_patterns_table(diagnosis: ErrorRateDiagnosis) -> Styler | pd.DataFrame:
+    """The error patterns of the service's pods' logs (an empty table when none were read)."""
+    if diagnosis.logs is None:
+        return _frame([], ["level", "count", "pattern", "example"])
+    from noa_lib.show.logs import patterns_table
+
+    return patterns_table(diagnosis.logs, top=10)
 
 
 def deployments_table(diagnosis: OutageDiagnosis) -> pd.DataFrame:
@@ -58,4 +68,5 @@ def mitigation_table(outcome: MitigationOutcome) -> pd.DataFrame:
     return _frame(rows, ["status", "check", "result", "message"])
 
 
-__all__ = ["decision_table", "deployments_table", "error_breakdown_table", "mitigation_table"]
+__all__ = ["decision_table", "deployments_table", "error_breakdown_table", "log_patterns_table",
+           "mitigation_table"]
