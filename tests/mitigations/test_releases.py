@@ -2,10 +2,13 @@
 the api (``error-spike``) and a release that crash-loops on every api pod (``complete-outage``)
 are real rollouts; ``incident/high_error_rate`` and ``incident/complete_outage`` roll them back,
 and the cure is read back from Prometheus. A dry run sends no mutating request; a verify that
-fails rolls forward again; ``normal`` leaves the Deployment as the mitigation left it."""
+fails rolls forward again; a protected target refuses without ``confirm``; a lost database is
+handed over to ``backup/pitr_restore``; ``normal`` leaves the Deployment as the mitigation left
+it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import urllib.parse
@@ -17,6 +20,9 @@ import pytest
 from kubestack import wait_until
 
 from noa_lib.clients import kube_apps
+from noa_lib.errors import UnsafeActionRefused
+from noa_lib.ops.error_rate import diagnose_error_rate, error_rate_mitigation
+from noa_lib.ops.mitigation import run_mitigation
 from noa_lib.records.incidents import IncidentStore
 from noa_lib.records.runner import ExitCode, RunRequest, run
 from noa_sandbox import causes
@@ -104,6 +110,12 @@ def test_error_spike_is_rolled_back_and_the_incident_mitigated(runner_env,
         assert (figures["decision"], figures["mitigation"]) == ("rollback", "dry-run")
         assert mutations(sandbox, offset) == []
         assert revision(api(sandbox)) == rev and image(api(sandbox)) == made["image"]
+        protected = dataclasses.replace(sandbox.target, protected=True)
+        mitigation = error_rate_mitigation(protected, diagnose_error_rate(protected, "api",
+                                                                          window="20s"))
+        with pytest.raises(UnsafeActionRefused, match="confirm"):
+            run_mitigation(mitigation, dry_run=False)
+        assert mutations(sandbox, offset) == [] and revision(api(sandbox)) == rev
 
         incident = IncidentStore(reports_dir).open(title="api 5xx", severity="P1",
                                                           commander="tests")
