@@ -16,23 +16,24 @@ service's revisions and picks the **last good release**
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
-from noa_lib.clients import kube_apps
-from noa_lib.config import Target
+from noa_lib.clients import kube_apps, kube_pods
+from noa_lib.config import KubernetesSettings, Target
 from noa_lib.errors import ClientError, ConfigError, NotFound
 from noa_lib.ops import metrics
 from noa_lib.ops.connectivity import BACKENDS, check_backends
 from noa_lib.ops.deploy.context import kube_context
 from noa_lib.ops.deploy.revisions import Revision
-from noa_lib.ops.deploy.workload import meta
+from noa_lib.ops.deploy.workload import Obj, meta
 from noa_lib.ops.error_rate import LOGS_RUNBOOK, check_parameters
 from noa_lib.ops.findings import Finding, Status
 from noa_lib.ops.mitigation import Mitigation, Verdict
-from noa_lib.ops.promql import get_query
+from noa_lib.ops.promql import get_query, parse_duration
 from noa_lib.ops.promql_render import Query
 from noa_lib.ops.release_history import Releases, last_good_revision, read_releases
 from noa_lib.ops.release_rollback import (
@@ -51,6 +52,8 @@ CORE_TABLES = ("organizations", "users", "api_keys", "request_log")
 """NOA's tables whose absence means the database is gone or corrupt, not merely slow."""
 REDIS_UP = Query("redis_up", "max by ($by) (redis_up{@redis_exporter})", "",
                  "Whether redis_exporter reaches Redis (1 up, 0 down).")
+TRAFFIC_NOW_S = 60
+"""The service's traffic is read over at most this long: an outage of a minute shows."""
 DatabaseState = Literal["ok", "gone", "corrupt", "unreachable", "unknown"]
 
 
@@ -124,7 +127,7 @@ def diagnose_outage(target: Target, service: str = "api", *, window: str = "5m",
     check_parameters(service, window, 30)
     moment = now or datetime.now(UTC)
     findings: list[Finding] = []
-    deployments = _deployments(target, namespace, findings)
+    deployments = _deployments(target, namespace, service, findings)
     findings.extend(_prometheus_tiers(target, service, window))
     backends = dict(zip(BACKENDS, check_backends(replace(target, prometheus=None,
                                                          kubernetes=None)), strict=False))
@@ -199,7 +202,7 @@ def database_state(target: Target, reachable: Finding | None) -> tuple[DatabaseS
                          + f"; core tables present ({', '.join(CORE_TABLES)})")
 
 
-def _deployments(target: Target, namespace: str, findings: list[Finding]
+def _deployments(target: Target, namespace: str, service: str, findings: list[Finding]
                  ) -> list[DeploymentPods]:
     try:
         kc = kube_context(target, namespace)
@@ -209,6 +212,8 @@ def _deployments(target: Target, namespace: str, findings: list[Finding]
         return []
     out = []
     for d in listing:
+        if str(meta(d).get("name")) == service:
+            findings.append(_failing_pods(kc.settings, kc.namespace, service, d))
         status, spec = d.get("status") or {}, d.get("spec") or {}
         pods = DeploymentPods(str(meta(d).get("name")), int(spec.get("replicas") or 0),
                               int(status.get("readyReplicas") or 0),
@@ -222,14 +227,41 @@ def _deployments(target: Target, namespace: str, findings: list[Finding]
     return out
 
 
+def _failing_pods(settings: KubernetesSettings, namespace: str, service: str, dep: Obj
+                  ) -> Finding:
+    """Why the service's pods are not Ready: waiting reasons, last terminations, restarts."""
+    check = f"pods of {service}"
+    labels = ((dep.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or f"app={service}"
+    try:
+        pods = kube_pods.list_pods(settings, namespace, label_selector=selector)
+    except (ClientError, ConfigError) as exc:
+        return Finding(check, Status.UNREACHABLE, str(exc))
+    failing = [p for p in pods if not p.ready]
+    reasons = Counter(p.waiting or p.last_termination or p.phase for p in failing)
+    evidence = {"selector": selector, "pods": {p.name: {
+        "ready": p.ready, "waiting": p.waiting, "last_termination": p.last_termination,
+        "restarts": p.restarts, "version": p.version} for p in pods}}
+    if not failing:
+        return Finding(check, Status.OK, f"{len(pods)} pod(s) Ready", value=0,
+                       evidence=evidence)
+    why = ", ".join(f"{reason} ×{n}" for reason, n in reasons.most_common())
+    versions = ", ".join(sorted({p.version for p in failing}))
+    return Finding(check, Status.CRITICAL,
+                   f"{len(failing)}/{len(pods)} pod(s) not Ready: {why}; "
+                   f"{sum(p.restarts for p in failing)} restarts; running {versions}",
+                   value=len(failing), evidence=evidence)
+
+
 def _prometheus_tiers(target: Target, service: str, window: str) -> list[Finding]:
     try:
         prom = metrics.connect(target)
     except ConfigError as exc:
         return [Finding("tier: scrape", Status.SKIPPED, str(exc))]
+    now_window = window if parse_duration(window) <= TRAFFIC_NOW_S else f"{TRAFFIC_NOW_S}s"
     jobs = {
         "up": lambda: metrics.read(prom, get_query("scrape_up"), window=window, by=()),
-        "rps": lambda: metrics.read(prom, get_query("request_rate"), window=window, by=(),
+        "rps": lambda: metrics.read(prom, get_query("request_rate"), window=now_window, by=(),
                                     where={"service": service}),
         "redis": lambda: metrics.read(prom, REDIS_UP, window=window, by=()),
         "queue": lambda: metrics.read(prom, get_query("queue_depth"), window=window, by=()),
@@ -251,7 +283,7 @@ def _prometheus_tiers(target: Target, service: str, window: str) -> list[Finding
                 "NOA Server scraped" if up else "NOA Server not scraped (up 0 or no data)",
                 value=up),
         Finding(f"tier: {service} traffic", Status.OK if rps else Status.CRITICAL,
-                f"{service} serves {rps or 0:.3g} req/s over {window}", value=rps,
+                f"{service} serves {rps or 0:.3g} req/s over the last {now_window}", value=rps,
                 unit="req/s"),
         Finding("tier: Redis", Status.SKIPPED if redis is None else
                 Status.OK if redis else Status.CRITICAL,

@@ -23,6 +23,7 @@ from noa_lib.clients import kube_apps
 from noa_lib.errors import UnsafeActionRefused
 from noa_lib.ops.error_rate import diagnose_error_rate, error_rate_mitigation
 from noa_lib.ops.mitigation import run_mitigation
+from noa_lib.ops.outage import diagnose_outage
 from noa_lib.records.incidents import IncidentStore
 from noa_lib.records.runner import ExitCode, RunRequest, run
 from noa_sandbox import causes
@@ -170,6 +171,11 @@ def test_complete_outage_is_rolled_back_to_the_last_good_release(runner_env) -> 
         wait_until(lambda: (scalar(sandbox, UNAVAILABLE) or 0) >= 3, timeout=40, interval=1,
                    what="every api replica unavailable in Prometheus")
         assert (api(sandbox)["status"].get("readyReplicas") or 0) == 0
+        seen = {f.check: f for f in diagnose_outage(sandbox.target, "api", window="20s").findings}
+        assert seen["pods of api"].status == "critical"
+        assert "CrashLoopBackOff" in seen["pods of api"].message
+        assert made["release"] in seen["pods of api"].message
+        assert seen["tier: PostgreSQL"].status == "ok" and seen["tier: pods web"].status == "ok"
         result = run(RunRequest("incident/complete_outage", {**FAST, "dry_run": "false"},
                                 html=False))
         meta = meta_of(result)
