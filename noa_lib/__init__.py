@@ -236,6 +236,16 @@ _LAZY: dict[str, str] = {
     "memory_trend_chart": "noa_lib.show.resources",
     "disk_trend_chart": "noa_lib.show.resources",
     "cleanup_table": "noa_lib.show.resources",
+    # incident/high_error_rate, incident/complete_outage (release incidents)
+    "diagnose_error_rate": "noa_lib.ops.error_rate",
+    "error_rate_mitigation": "noa_lib.ops.error_rate",
+    "diagnose_outage": "noa_lib.ops.outage",
+    "outage_mitigation": "noa_lib.ops.outage",
+    "error_breakdown_table": "noa_lib.show.release_incident",
+    "log_patterns_table": "noa_lib.show.release_incident",
+    "deployments_table": "noa_lib.show.release_incident",
+    "decision_table": "noa_lib.show.release_incident",
+    "mitigation_table": "noa_lib.show.release_incident",
     # safety
     "Plan": "noa_lib.ops.safety",
     "Change": "noa_lib.ops.safety",
@@ -338,6 +348,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.ops.deploy.rollback import verify_rollback
     from noa_lib.ops.deploy.rollout import image_change, watch_rollout
     from noa_lib.ops.deploy.verification import post_deployment_verification
+    from noa_lib.ops.error_rate import (  # incident/high_error_rate
+        diagnose_error_rate,
+        error_rate_mitigation,
+    )
     from noa_lib.ops.findings import Finding, Status, require_ok, worst
     from noa_lib.ops.incident_comms import incident_update
     from noa_lib.ops.incident_triage import triage_incident
@@ -348,6 +362,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.ops.monitoring_stack import monitoring_stack
     from noa_lib.ops.names import validate_name
     from noa_lib.ops.notify import delivery_figures, plan_notifications, send_notifications
+    from noa_lib.ops.outage import diagnose_outage, outage_mitigation  # incident/complete_outage
     from noa_lib.ops.pg_sessions import read_sessions, select_sessions, terminate_plan
     from noa_lib.ops.promql import CATALOGUE, get_query
     from noa_lib.ops.resources.disk import (  # incident/oom_kills, incident/disk_space
@@ -422,6 +437,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         review_timeline_table,
         review_times_table,
         show_review,
+    )
+    from noa_lib.show.release_incident import (  # incident/high_error_rate, complete_outage
+        decision_table,
+        deployments_table,
+        error_breakdown_table,
+        log_patterns_table,
+        mitigation_table,
     )
     from noa_lib.show.resources import (  # incident/oom_kills, incident/disk_space
         cleanup_table,

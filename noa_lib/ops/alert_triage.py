@@ -409,8 +409,8 @@ def _scale_suggestion(cpu: Finding, service: str | None) -> Finding:
 
 _NEXT: dict[str, tuple[NextRunbook, ...]] = {
     "HighErrorRate": (
-        NextRunbook("incident/high_error_rate", "the full investigation: errors by endpoint, "
-                    "logs, mitigation", planned=True),
+        NextRunbook("incident/high_error_rate", "the full investigation: errors by endpoint "
+                    "and version, logs; the rollback or the next runbook (dry run first)"),
         NextRunbook("deployment/rollback", "roll back a Deployment rolled out < 30 min ago "
                     "(dry run first)"),
         NextRunbook("monitoring/log_investigation", "the error patterns in the pods' logs"),
@@ -428,6 +428,8 @@ _NEXT: dict[str, tuple[NextRunbook, ...]] = {
                     "(mutating, dry run first)", planned=True),
     ),
     "NOAServerDown": (
+        NextRunbook("incident/complete_outage", "the P0 path: every tier, the last good release "
+                    "and its rollback, or the DR hand-over (dry run first)"),
         NextRunbook("monitoring/connectivity_check", "which backends answer"),
         NextRunbook("monitoring/monitoring_stack", "is it the service or the scraping?"),
     ),

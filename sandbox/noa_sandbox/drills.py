@@ -22,6 +22,7 @@ CURES: dict[str, str] = {
     "oom": "incident/oom_kills",
     "disk-filling": "incident/disk_space",
     "queue-backlog": "scaling/horizontal_scale",
+    "complete-outage": "incident/complete_outage",
 }
 """Scenario -> the runbook that cures it."""
 

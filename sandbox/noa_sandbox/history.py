@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
@@ -36,7 +37,7 @@ from noa_lib.errors import Unavailable
 from noa_sandbox import history_datastores
 from noa_sandbox.history_series import Series, Timeline, generate
 from noa_sandbox.simulator import catalog
-from noa_sandbox.simulator.scenarios import SCENARIOS, Effects
+from noa_sandbox.simulator.scenarios import Effects
 from noa_sandbox.simulator.spec import utc_text
 from noa_sandbox.state import DeploymentRecord, HistoryRecord, IncidentRecord
 
@@ -64,6 +65,11 @@ class PastIncident:
 
 
 REGRESSION_VERSION = "2.13.1"
+ERROR_SPIKE_EFFECTS = Effects(
+    error_5xx=MappingProxyType({"api": 0.30, "web": 0.12, "worker": 0.10}),
+    cpu_extra=MappingProxyType({"api": 0.05}),
+)
+"""The past error-rate spike (the live ``error-spike`` scenario is a real bad release now)."""
 
 INCIDENTS = (
     PastIncident(
@@ -73,7 +79,7 @@ INCIDENTS = (
         "15:20",
         40,
         "api answered ~30 % 5xx for 40 minutes",
-        SCENARIOS["error-spike"].effects,
+        ERROR_SPIKE_EFFECTS,
     ),
     PastIncident(
         "latency regression",

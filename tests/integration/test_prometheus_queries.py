@@ -235,7 +235,8 @@ def test_triage_high_error_rate_without_kubernetes(target, sandbox_target):
     assert checks["recent deployments"].status is Status.SKIPPED
     assert "no kubernetes configured" in checks["recent deployments"].message
     assert checks["database connectivity"].status is Status.OK
-    assert result.next_runbooks[0].runbook == "deployment/rollback"
+    assert [r.runbook for r in result.next_runbooks[:2]] == ["incident/high_error_rate",
+                                                          "deployment/rollback"]
 
 
 def test_triage_latency_and_pool(target, sandbox_target):

@@ -323,6 +323,10 @@ SCENARIO_CHECKS: dict[str, list[tuple[str, float]]] = {
         ' / kubelet_volume_stats_capacity_bytes{namespace="noa",'
         'persistentvolumeclaim="noa-uploads"})', 0.90)],
     "queue-backlog": [('max(noa_queue_depth{namespace="noa",queue="default"})', 1000)],
+    # complete-outage: every api pod crash-loops (the release rolled out to it crashes)
+    "complete-outage": [(
+        'max(kube_deployment_status_replicas_unavailable{namespace="noa",deployment="api"})',
+        2.5)],
 }
 
 
@@ -364,6 +368,7 @@ TRIAGE_EXPECTED: dict[str, tuple[str | None, str | None]] = {
     "oom": ("incident/oom_kills", "P2"),  # OOM kills: a capacity risk
     "disk-filling": ("incident/disk_space", "P2"),  # a volume ≥ 90 % full
     "queue-backlog": ("scaling/horizontal_scale", "P2"),  # a queue ≥ 500 behind
+    "complete-outage": ("incident/complete_outage", "P0"),  # no api pod serves
 }
 
 
@@ -379,7 +384,11 @@ def table_severity(url: str, at: float, window: str) -> str:
         ' / sum by (service) (rate(noa_http_requests_total{namespace="noa"}[W]))'
     ).replace("[W]", f"[{window}]"), at)]
     p95 = value(P95 % window)
-    if share > 0.5:
+    api_rate = value('sum(rate(noa_http_requests_total{namespace="noa",service="api"}[W]))'
+                     .replace("[W]", f"[{window}]"))
+    api_missing = value('sum(kube_deployment_status_replicas_unavailable{namespace="noa",'
+                        'deployment="api"})')
+    if share > 0.5 or (api_rate < 0.01 and api_missing > 0):  # the api down: complete outage
         return "P0"
     if share >= 0.05 or max(per_service, default=0) >= 0.25 or p95 > 2.0:
         return "P1"

@@ -201,3 +201,24 @@ def test_a_run_belongs_to_its_incident(fixture_runbooks: Path, capsys):
     change = timeline[2]
     assert change["run_id"] == meta["run_id"] and change["runbook"] == "testing/mutating"
     assert change["at"].replace("Z", "") <= timeline[3]["at"].replace("Z", "")
+
+
+def test_incident_reaches_a_runbook_that_declares_it(fixture_runbooks: Path):
+    """`--incident` fills an incident runbook's own `incident` parameter (the mitigations update
+    their incident from it); a different `-p incident` is refused before anything runs."""
+    from noa_lib.records.incidents import IncidentStore
+
+    incident = IncidentStore(fixture_runbooks).open(title="API 5xx", severity="P1",
+                                                    commander="ana")
+    result = run(RunRequest("testing/incident", incident=incident.id))
+    meta = json.loads(Path(result.record).read_text())["metadata"]["noa"]
+    assert result.exit_code == ExitCode.SUCCEEDED, meta.get("error")
+    assert meta["incident"] == incident.id
+    assert meta["outcome"]["figures"]["incident"] == incident.id
+    assert meta["parameters"]["incident"] == incident.id
+    with pytest.raises(ParameterError, match="disagree"):
+        run(RunRequest("testing/incident", {"incident": "INC-20000101-0000"},
+                       incident=incident.id))
+    plain = run(RunRequest("testing/incident"))
+    plain_meta = json.loads(Path(plain.record).read_text())["metadata"]["noa"]
+    assert plain_meta["outcome"]["figures"]["incident"] == "" and plain_meta["incident"] is None

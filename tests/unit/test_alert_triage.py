@@ -58,9 +58,10 @@ def test_no_candidate_when_old_or_without_previous_revision():
 
 def test_next_runbooks_put_existing_ones_first():
     names = [r.runbook for r in alert_triage.next_runbooks("HighErrorRate")]
-    assert names[:4] == ["deployment/rollback", "monitoring/log_investigation",
-                         "monitoring/database_health", "monitoring/daily_health"]
-    assert [r.planned for r in alert_triage.next_runbooks("HighErrorRate")][-1] is True
+    assert names[:5] == ["incident/high_error_rate", "deployment/rollback",
+                         "monitoring/log_investigation", "monitoring/database_health",
+                         "monitoring/daily_health"]
+    assert [r.planned for r in alert_triage.next_runbooks("HighLatency")][-1] is True
     assert [r.runbook for r in alert_triage.next_runbooks("Whatever")] == [
         "monitoring/daily_health"]
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from noa_lib.errors import ParameterError, PreconditionFailed
-from noa_sandbox import history, processes, scenarios
+from noa_sandbox import history, processes, releases, scenarios
 from noa_sandbox.causes import pg_sessions
 from noa_sandbox.history_series import generate
 from noa_sandbox.kube import seed
@@ -113,7 +114,7 @@ def test_status_shares_sum_to_one_and_follow_effects() -> None:
             assert sum(shares.values()) == pytest.approx(1.0)
             assert set(shares) == set(catalog.STATUSES)
     api = catalog.endpoints_of("api")[0]
-    spike = model.status_shares(api, SCENARIOS["error-spike"].effects)
+    spike = model.status_shares(api, history.ERROR_SPIKE_EFFECTS)
     assert spike["500"] + spike["503"] == pytest.approx(0.30)
 
 
@@ -242,7 +243,20 @@ def observing(effects: Effects) -> Callable[[WorldSpec], WorldSpec]:
     return lambda spec: replace(spec, observed=effects)
 
 
+def bad_api_release(spec: WorldSpec) -> WorldSpec:
+    """What the ``error-spike`` cause makes: the api pods on a release marked bad (30 % 5xx)."""
+    pods = tuple(replace(p, version="2.15.1") if p.service == "api" else p for p in spec.pods)
+    return replace(spec, pods=pods, releases=MappingProxyType(
+        {**spec.releases, "2.15.1": releases.bad_effects(0.30, 0.0)}))
+
+
+def no_api_pod(spec: WorldSpec) -> WorldSpec:
+    """What ``complete-outage`` makes: every api pod crashing, so none serves."""
+    return replace(spec, pods=tuple(p for p in spec.pods if p.service != "api"))
+
+
 CAUSED = {"oom": small_worker_limit, "disk-filling": uploads_written,
+          "error-spike": bad_api_release, "complete-outage": no_api_pod,
           **{name: observing(effects) for name, effects in DB_OBSERVED.items()}}
 
 
@@ -253,8 +267,12 @@ def test_each_scenario_shows_its_effect(name: str) -> None:
     s = exposed(world)
     requests = s["noa_http_requests_total"]
     if name == "error-spike":
-        errors = sum(v for labels, v in requests if labels["status"].startswith("5"))
-        assert errors / total(requests) > 0.10
+        api = [(labels, v) for labels, v in requests if labels["service"] == "api"]
+        errors = sum(v for labels, v in api if labels["status"].startswith("5"))
+        assert errors / sum(v for _, v in api) > 0.10
+    elif name == "complete-outage":
+        assert not [v for labels, v in requests if labels["service"] == "api"]
+        assert total(requests, service="web") > 0
     elif name == "slow-db":
         median = model.latency_median(catalog.endpoints_of("api")[2], 1.0,
                                       world.spec.effects)

@@ -69,12 +69,7 @@ def register(cause: Cause | None = None, observer: ObserverFactory | None = None
 def _load() -> None:
     """Import the cause modules (each registers itself)."""
     # one line per cause module: from noa_sandbox.causes import <module>  # noqa: F401
-    # resources (oom_kills, disk_space):
-    from noa_sandbox.causes import (  # noqa: F401
-        disk,
-        oom,
-        pg_sessions,  # noqa: F401
-    )
+    from noa_sandbox.causes import bad_release, disk, oom, pg_sessions  # noqa: F401
 
 
 def causes_file(layout: Layout) -> Path:

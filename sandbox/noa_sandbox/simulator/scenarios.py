@@ -161,14 +161,12 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
             Scenario(
                 "normal", "healthy system with daily and weekly traffic", "nothing", Effects()
             ),
+            # error-spike, complete-outage: real causes (noa_sandbox.causes.bad_release)
             Scenario(
                 "error-spike",
-                "a bad code path: many requests fail with 500/503",
-                "5xx ratio above 10 % (api ~30 %)",
-                Effects(
-                    error_5xx=_frozen({"api": 0.30, "web": 0.12, "worker": 0.10}),
-                    cpu_extra=_frozen({"api": 0.05}),
-                ),
+                "a bad release rolled out to the api Deployment: its pods fail ~30 % of requests",
+                "5xx ratio above 10 % (api ~30 %), errors by version name the new release",
+                Effects(),
             ),
             Scenario(
                 "slow-db",
@@ -208,6 +206,12 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
                 "workers fall behind: the default queue grows",
                 "queue depth above 1000, workers' CPU near the limit",
                 Effects(backlog_queue="default", cpu_extra=_frozen({"worker": 0.5})),
+            ),
+            Scenario(
+                "complete-outage",
+                "the release rolled out to the api Deployment crash-loops on every pod",
+                "no serving api pod: replicas unavailable == desired, no api traffic",
+                Effects(),
             ),
         )
     }
