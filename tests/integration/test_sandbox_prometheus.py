@@ -397,10 +397,11 @@ def table_severity(url: str, at: float, window: str) -> str:
         'max(kubelet_volume_stats_used_bytes{namespace="noa"}'
         ' / kubelet_volume_stats_capacity_bytes{namespace="noa"}) >= 0.9',
         'max(noa_queue_depth{namespace="noa"}) >= 500',
-        ('sum(increase(kube_pod_container_status_restarts_total{namespace="noa"}[W])'
-         ' * on (namespace, pod, container) group_left max by (namespace, pod, container)'
-         ' (kube_pod_container_status_last_terminated_reason{namespace="noa",'
-         'reason="OOMKilled"})) >= 0.5').replace("[W]", f"[{window}]"),
+        # OOM kills of the containers running now, in the last 15 minutes
+        'sum(increase(kube_pod_container_status_restarts_total{namespace="noa"}[15m])'
+        ' * on (namespace, pod, container) group_left max by (namespace, pod, container)'
+        ' (kube_pod_container_status_last_terminated_reason{namespace="noa",'
+        'reason="OOMKilled"})) >= 0.5',
     ]
     if share >= 0.02 or max(per_service, default=0) >= 0.05 or p95 > 1.0 or any(
         query(url, promql, at) for promql in risks
