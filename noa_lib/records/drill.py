@@ -11,18 +11,19 @@ scenarios`), then follows the incident response the way the records show it:
 In ``observe`` mode the drill only watches (responders act) until ``timeout_min``. In ``auto``
 mode it responds where nobody did: it opens the incident when no alert did within
 ``detect_timeout_s``, runs triage when no triage arrived, runs the runbook triage ranked first
-with ``dry_run=False`` (and ``confirm`` on a protected target), triages again to check the cause
-is gone, and resolves the incident — the end-to-end proof that a scenario is detected, named and
-cured. The scenario is always cleared at the end (``normal``: only what the injection created is
-removed). :func:`~noa_lib.ops.drill_score.score_drill` scores the times; the drill's record is
-the training evidence.
+with ``dry_run=False`` (and ``confirm`` on a protected target) — which verifies its cure in the
+systems themselves — and resolves the incident: the end-to-end proof that a scenario is
+detected, named and cured. The scenario is always cleared at the end (``normal``: only what the
+injection created is removed). :func:`~noa_lib.ops.drill_score.score_drill` scores the times;
+the drill's record is the training evidence.
 """
 
 from __future__ import annotations
 
+import json
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,10 +35,13 @@ from noa_lib.ops.findings import Finding, Status
 from noa_lib.ops.safety import check_confirmation
 from noa_lib.records.incidents import Incident, IncidentStore
 from noa_lib.records.index import RecordIndex
+from noa_lib.records.warm_kernels import WarmKernels
 
 MODES = ("auto", "observe")
 TRIAGE = "incident/triage"
 POLL_S = 2.0
+SETTLE_S = 5.0
+"""Seconds for a scenario's effect to reach Prometheus (a scrape or two)."""
 TRIAGE_WAIT_S = 90.0
 """In auto mode, how long to wait for the alert's own triage before running it."""
 
@@ -75,12 +79,16 @@ def run_drill(
     detect_timeout_s: float = 180.0,
     timeout_min: float = 60.0,
     window: str = "1m",
+    mitigation_parameters: Mapping[str, str] | str = "{}",
     root: Path | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> DrillResult:
     """Inject ``scenario`` on ``target`` and score the response (see the module docstring).
 
     A dry run (the default) injects nothing: the result holds the plan as a skipped finding.
+    ``mitigation_parameters`` (a mapping or its JSON text) are the responder's choices, given to
+    the runbook triage named on top of the parameters triage filled in (e.g. ``{"older_than_s":
+    "10"}`` for sessions younger than the guard rail's default).
 
     Raises:
         ParameterError: unknown mode or scenario.
@@ -88,6 +96,7 @@ def run_drill(
         PreconditionFailed: the target is already in a scenario other than ``normal``.
     """
     plan = plan_drill(target, scenario, mode)
+    overrides = _overrides(mitigation_parameters)
     if dry_run:
         emit_event("dry-run", summary=f"drill of {scenario} ({mode}) on {target.name}",
                    target=target.name)
@@ -107,7 +116,7 @@ def run_drill(
     from noa_lib.clients.scenarios import injector_for
 
     reports = root if root is not None else load_config().reports_dir
-    drill = _Drill(target, plan, mode, confirm, window, reports, sleep)
+    drill = _Drill(target, plan, mode, confirm, window, reports, sleep, overrides)
     injector = injector_for(target)
     injector.inject(scenario)
     drill.injected = datetime.now(UTC)
@@ -117,15 +126,19 @@ def run_drill(
         drill.follow(detect_timeout_s, timeout_min * 60)
     finally:
         injector.clear()
+        drill.close()
         emit_event("drill-cleared", summary=f"scenario {scenario} cleared", target=target.name)
     return drill.result()
 
 
 class _Drill:
     def __init__(self, target: Target, plan: dict[str, str], mode: str, confirm: str | None,
-                 window: str, reports: Path, sleep: Callable[[float], None]) -> None:
+                 window: str, reports: Path, sleep: Callable[[float], None],
+                 overrides: dict[str, str]) -> None:
         self.target, self.plan, self.mode, self.confirm = target, plan, mode, confirm
-        self.window, self.reports, self.sleep = window, reports, sleep
+        self.window, self.reports, self.sleep, self.overrides = window, reports, sleep, overrides
+        # the drill's own runs start on kernels started ahead, as alert runs do
+        self.kernels = WarmKernels(1) if mode == "auto" else None
         self.store = IncidentStore(reports)
         self.index = RecordIndex(reports)
         self.injected = datetime.now(UTC)
@@ -186,6 +199,11 @@ class _Drill:
                     break  # no alert, so no alert-run triage is coming
                 self.sleep(POLL_S)
         if self.triage is None and self.mode == "auto":
+            # no alert said the signal crossed its bar: give the window time to fill first
+            ready = self.injected + timedelta(seconds=_seconds(self.window) + SETTLE_S)
+            left = (ready - datetime.now(UTC)).total_seconds()
+            if left > 0:
+                self.sleep(left)
             self.triage = self._run(TRIAGE, {"window": self.window,
                                              "starts_at": self.injected.isoformat()})
         if self.triage is not None:
@@ -200,7 +218,7 @@ class _Drill:
             self.notes.append(Finding("mitigated", Status.CRITICAL,
                                       "triage named no cause: nothing to mitigate"))
             return
-        parameters = _parameters(command)
+        parameters = {**_parameters(command), **self.overrides}
         parameters["dry_run"] = "false"
         if self.confirm:
             parameters["confirm"] = self.confirm
@@ -210,15 +228,12 @@ class _Drill:
             self.notes.append(Finding("mitigated", Status.CRITICAL,
                                       f"could not run {runbook}: {exc}"))
             return
-        cured = self.mitigation.figures.get("mitigation") == "cured"
-        self.sleep(_seconds(self.window))  # a window of data after the cure
-        again = self._run(TRIAGE, {"window": self.window})
-        still = str(again.figures.get("causes") or "")
-        gone = self.plan["cure"] not in still.split(", ")
-        self.verified = cured and gone
-        if not gone:
+        # the runbook verified its cure in the systems themselves (Prometheus, the API)
+        self.verified = self.mitigation.figures.get("mitigation") == "cured"
+        if not self.verified:
+            ended = self.mitigation.figures.get("mitigation") or self.mitigation.status
             self.notes.append(Finding("verified", Status.CRITICAL,
-                                      f"triage still names {self.plan['cure']} after {runbook}"))
+                                      f"{runbook} ended {ended} (run {self.mitigation.run_id})"))
 
     def _resolve(self) -> None:
         assert self.incident is not None
@@ -247,12 +262,16 @@ class _Drill:
         assert self.incident is not None
         result = run(RunRequest(runbook, parameters, target=self.target.name,
                                 incident=self.incident.id, reports_dir=self.reports,
-                                cell_timeout=600))
+                                cell_timeout=600, kernels=self.kernels))
         meta = self.index.get(result.run_id) or {}
         found = DrillRun(runbook, result.run_id, result.status,
                          dict((meta.get("outcome") or {}).get("figures") or {}), True)
         self.runs.append(found)
         return found
+
+    def close(self) -> None:
+        if self.kernels is not None:
+            self.kernels.close()
 
     def _linked(self, runbook: str) -> DrillRun | None:
         assert self.incident is not None
@@ -300,6 +319,30 @@ class _Drill:
         return DrillResult(self.plan["scenario"], self.mode, self.plan["cure"],
                            None if incident is None else incident.id, times, score,
                            tuple(self.runs), (*self.notes, *findings))
+
+
+def _overrides(raw: Mapping[str, str] | str) -> dict[str, str]:
+    """The responder's parameters for the mitigation (a mapping, or its JSON text).
+
+    Raises:
+        ParameterError: not a JSON object of names to values, or one that sets ``dry_run``,
+            ``confirm``, ``incident`` or ``target`` (the drill sets those).
+    """
+    accepted = 'a JSON object of parameter names to values, e.g. {"older_than_s": "10"}'
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw or "{}")
+        except ValueError as exc:
+            raise ParameterError(f"mitigation_parameters is not JSON: {exc}",
+                                 name="mitigation_parameters", accepted=accepted) from None
+    if not isinstance(raw, Mapping):
+        raise ParameterError("mitigation_parameters must be a JSON object",
+                             name="mitigation_parameters", accepted=accepted)
+    reserved = sorted(set(raw) & {"dry_run", "confirm", "incident", "target"})
+    if reserved:
+        raise ParameterError(f"mitigation_parameters may not set {', '.join(reserved)} (the "
+                             "drill sets them)", name="mitigation_parameters", accepted=accepted)
+    return {str(k): str(v) for k, v in raw.items()}
 
 
 def _parameters(command: str) -> dict[str, str]:

@@ -50,7 +50,7 @@ def incident_triage(
     ``""``/``None`` for now). ``starts_at`` is when the incident began (an alert's
     ``startsAt``): the window then covers the incident and a minute before it, at least
     :data:`MIN_WINDOW_S` and at most ``window`` — a young incident is not diluted by the healthy
-    minutes before it.
+    minutes before it (a ``window`` shorter than that minute is kept).
 
     Raises:
         ParameterError: a bad window or ``at``.
@@ -95,7 +95,7 @@ def _incident_window(window: str, moment: datetime, starts_at: datetime | str | 
         return window
     began = _instant(starts_at, "starts_at")
     seconds = (moment - began).total_seconds() + INCIDENT_MARGIN_S
-    return format_duration(max(MIN_WINDOW_S, min(longest, seconds)))
+    return format_duration(max(min(MIN_WINDOW_S, longest), min(longest, seconds)))
 
 
 def _risks(index: RecordIndex, target: str, now: datetime) -> tuple[str, ...]:
