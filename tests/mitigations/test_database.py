@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from private_sandbox import PrivateSandbox as MitigationSandbox
 
 import noa_lib as noa
 from noa_lib.errors import UnsafeActionRefused
@@ -29,7 +30,6 @@ from noa_sandbox import causes, postgres, processes
 from noa_sandbox.credentials import PG_SUPERUSER_PASSWORD, read_secret
 from noa_sandbox.simulator import catalog
 from noa_sandbox.state import load_state
-from tests.mitigations.conftest import MitigationSandbox
 
 POOL_FULL_PODS = ('count(noa_db_pool_connections_in_use{namespace="noa",service="api"}'
                   ' == noa_db_pool_connections_max{namespace="noa",service="api"})')

@@ -18,6 +18,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from private_sandbox import PrivateSandbox as MitigationSandbox
+
 from noa_lib.clients import kube_apps, kube_pods
 from noa_lib.ops.resources.quantity import parse_bytes
 from noa_lib.records.incidents import IncidentStore
@@ -25,7 +27,6 @@ from noa_lib.records.runner import RunRequest, RunResult, run
 from noa_sandbox import processes
 from noa_sandbox.kube.requestlog import read_requests
 from tests.kubestack import wait_until
-from tests.mitigations.conftest import MitigationSandbox
 
 GI = 2**30
 
