@@ -69,6 +69,7 @@ def register(cause: Cause | None = None, observer: ObserverFactory | None = None
 def _load() -> None:
     """Import the cause modules (each registers itself)."""
     # one line per cause module: from noa_sandbox.causes import <module>  # noqa: F401
+    from noa_sandbox.causes import ai_provider, ddos  # noqa: F401
 
 
 def causes_file(layout: Layout) -> Path:
