@@ -78,6 +78,16 @@ class FailoverDiagnosis:
         return out
 
 
+def duration(value: str, parameter: str) -> float:
+    """Seconds of the duration ``value``; ``ParameterError`` naming ``parameter`` otherwise."""
+    try:
+        return parse_duration(value)
+    except ParameterError as exc:
+        raise ParameterError(f"{parameter}={value!r}: {exc}", name=parameter,
+                             accepted="a Prometheus-style duration, e.g. 30s, 5m, 1h"
+                             ) from None
+
+
 def _provider(value: str, parameter: str) -> str:
     if not isinstance(value, str):
         raise ParameterError(f"{parameter}={value!r} must be a provider name", name=parameter,
@@ -92,8 +102,8 @@ def _known(name: str, parameter: str, rows: tuple[ProviderHealth, ...]) -> Provi
         if row.provider == name:
             return row
     known = ", ".join(r.provider for r in rows) or "none with data"
-    raise ParameterError(f"{parameter}={name!r} is not a provider with calls in Prometheus",
-                         name=parameter, accepted=known)
+    raise ParameterError(f"{parameter}={name!r} is not a provider with calls in Prometheus "
+                         f"(those with calls: {known})", name=parameter, accepted=known)
 
 
 def choose_failing(rows: tuple[ProviderHealth, ...], provider: str = "") -> ProviderHealth | None:
@@ -204,7 +214,7 @@ def diagnose_ai_providers(target: Target, *, provider: str = "", fallback: str =
     if not isinstance(fail_back, bool):
         raise ParameterError(f"fail_back={fail_back!r} must be true or false", name="fail_back",
                              accepted="true, false")
-    parse_duration(window)
+    duration(window, "window")
     ns, primary = current_setting(target, PRIMARY_KEY, namespace=namespace)
     prom = metrics.connect(target)
     try:

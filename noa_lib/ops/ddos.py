@@ -84,10 +84,8 @@ class DdosDiagnosis:
 
 
 def _check(window: str, baseline: str, top: int, limit_rps: float) -> None:
-    parse_duration(window)
-    if parse_duration(baseline) <= 0:
-        raise ParameterError(f"baseline={baseline!r} must be a positive duration",
-                             name="baseline", accepted="a Prometheus-style duration, e.g. 1d, 7d")
+    duration(window, "window")
+    duration(baseline, "baseline")
     if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP:
         raise ParameterError(f"top={top!r} must be a whole number from 1 to {MAX_TOP}",
                              name="top", accepted=f"1..{MAX_TOP}")
@@ -108,6 +106,16 @@ def _traffic(now: metrics.Reading, then: metrics.Reading, endpoint: str = ""
                             None if key(labels) not in before else round(before[key(labels)], 3))
             for labels, value in now.values]
     return tuple(sorted(rows, key=lambda e: -e.rps))
+
+
+def duration(value: str, parameter: str) -> float:
+    """Seconds of the duration ``value``; ``ParameterError`` naming ``parameter`` otherwise."""
+    try:
+        return parse_duration(value)
+    except ParameterError as exc:
+        raise ParameterError(f"{parameter}={value!r}: {exc}", name=parameter,
+                             accepted="a Prometheus-style duration, e.g. 30s, 5m, 1h, 1d"
+                             ) from None
 
 
 def _sum(reading: metrics.Reading) -> float:
@@ -201,4 +209,4 @@ def _findings(rps: float, base: float, baseline: str, keyed: tuple[Talker, ...],
     return tuple(out)
 
 
-__all__ = ["DdosDiagnosis", "EndpointTraffic", "diagnose_ddos"]
+__all__ = ["DdosDiagnosis", "EndpointTraffic", "diagnose_ddos", "duration"]

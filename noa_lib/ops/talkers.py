@@ -3,8 +3,9 @@ and a per-key rate limit that stops the flood but not the legitimate keys (pure 
 
 The pods' request lines name ``org_id`` and ``api_key_id``; a key's share of those lines times the
 request rate Prometheus measures is its request rate (logs are a sample, Prometheus counts).
-:func:`find_flooders` takes the busiest keys until they explain most of the traffic above the
-baseline; :func:`propose_limit` proposes :data:`HEADROOM` × the busiest legitimate key's rate.
+:func:`find_flooders` takes the busiest keys, as long as they stand out, until they explain
+the traffic above the baseline; :func:`propose_limit` proposes :data:`HEADROOM` × the busiest
+legitimate key's rate.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from noa_lib.ops.logs.parse import LogLine
 
 FLOOD_FACTOR = 1.5
 """Traffic at least this many times the baseline is a surge worth explaining."""
-EXPLAINED = 0.8
-"""The flooders are the busiest keys whose requests add up to this share of the excess …"""
 MIN_EXPLAINED = 0.5
-"""… and at least this share, or a per-key limit would not help (a broad surge)."""
+"""The flooders must explain at least this share of the traffic above the baseline, or a per-key
+limit would not help (a broad surge)."""
 MAX_FLOODERS = 10
 HEADROOM = 3.0
 """A proposed limit is this many times the busiest legitimate key's rate …"""
@@ -80,17 +80,18 @@ def top_talkers(lines: Iterable[LogLine], *, total_rps: float) -> tuple[Talker, 
 
 def find_flooders(talkers: tuple[Talker, ...], total_rps: float, baseline_rps: float
                   ) -> tuple[Talker, ...]:
-    """The keys behind a surge: the busiest ones until their requests reach :data:`EXPLAINED` of
-    the traffic above the baseline (at most :data:`MAX_FLOODERS`). None when the traffic is under
-    :data:`FLOOD_FACTOR` × the baseline, or when they explain less than :data:`MIN_EXPLAINED`
-    of the excess (many keys at once: a per-key limit would not help)."""
+    """The keys behind a surge: the busiest key, and each next one while it sends at least
+    :data:`SEPARATION` × the slowest taken so far and the ones taken do not yet explain the
+    traffic above the baseline (at most :data:`MAX_FLOODERS`). None when the traffic is under
+    :data:`FLOOD_FACTOR` × the baseline, or when they explain less than :data:`MIN_EXPLAINED` of
+    the excess (many keys at once, or legitimate growth: a per-key limit would not help)."""
     if baseline_rps <= 0 or total_rps < FLOOD_FACTOR * baseline_rps:
         return ()
     excess = total_rps - baseline_rps
     out: list[Talker] = []
     explained = 0.0
-    for talker in talkers:
-        if explained >= EXPLAINED * excess or len(out) >= MAX_FLOODERS:
+    for talker in talkers[:MAX_FLOODERS]:
+        if out and (explained >= excess or talker.rps < SEPARATION * out[-1].rps):
             break
         out.append(talker)
         explained += talker.rps
@@ -125,5 +126,5 @@ def propose_limit(talkers: tuple[Talker, ...], flooders: tuple[Talker, ...],
     return limit
 
 
-__all__ = ["FLOOD_FACTOR", "HEADROOM", "Talker", "busiest_legitimate", "find_flooders",
-           "propose_limit", "top_talkers"]
+__all__ = ["FLOOD_FACTOR", "HEADROOM", "SEPARATION", "Talker", "busiest_legitimate",
+           "find_flooders", "propose_limit", "top_talkers"]

@@ -16,12 +16,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from noa_lib.errors import ParameterError, PreconditionFailed
 from noa_sandbox import history, processes, scenarios
+from noa_sandbox.causes import ai_provider, ddos
 from noa_sandbox.history_series import generate
 from noa_sandbox.kube import seed
 from noa_sandbox.simulator import catalog, model
 from noa_sandbox.simulator.exporter import ExporterCollector, SpecWatcher, WorldCollector, route
 from noa_sandbox.simulator.families import FAMILIES
-from noa_sandbox.simulator.scenarios import NAMES, SCENARIOS
+from noa_sandbox.simulator.scenarios import NAMES, SCENARIOS, Effects
 from noa_sandbox.simulator.spec import WorldSpec, parse_spec, read_spec, write_spec
 from noa_sandbox.simulator.world import World
 from noa_sandbox.state import HistoryRecord
@@ -32,9 +33,11 @@ WEDNESDAY_PEAK = 1_795_615_200.0
 assert time.gmtime(WEDNESDAY_PEAK).tm_wday == 2 and time.gmtime(WEDNESDAY_PEAK).tm_hour == 14
 
 
-def world_at(scenario: str, now: float, *, seconds: int = 60, since: float | None = None) -> World:
-    spec = WorldSpec(scenario=scenario, since=now - seconds if since is None else since,
-                     epoch=now - 91 * DAY)
+def world_at(scenario: str, now: float, *, seconds: int = 60, since: float | None = None,
+             observed: Effects | None = None) -> World:
+    begun = now - seconds if since is None else since
+    spec = WorldSpec(scenario=scenario, since=begun, epoch=now - 91 * DAY,
+                     observed=observed or Effects(), observed_since=begun)
     world = World(spec, seed=7)
     for i in range(seconds):
         world.step(now - seconds + i + 1, 1.0)
@@ -205,9 +208,15 @@ def test_normal_world_is_within_thresholds() -> None:
     assert hits / (hits + total(s["noa_cache_misses_total"])) > 0.6
 
 
+FLOOD = {"2455": 30.0, "2456": 24.0, "4138": 18.0}
+# scenarios with a real cause: what their observers see right after the switch
+CAUSED = {"ai-provider-down": ai_provider.effects_of("openai", frozenset({"openai"})),
+          "ddos": ddos.effects_of(FLOOD, 0.0)}
+
+
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "normal"])
 def test_each_scenario_shows_its_effect(name: str) -> None:
-    world = world_at(name, WEDNESDAY_PEAK, seconds=40)
+    world = world_at(name, WEDNESDAY_PEAK, seconds=40, observed=CAUSED.get(name))
     s = exposed(world)
     requests = s["noa_http_requests_total"]
     if name == "error-spike":
@@ -247,6 +256,13 @@ def test_each_scenario_shows_its_effect(name: str) -> None:
         assert other / catalog.VOLUMES["worker"][2] < 0.7
     elif name == "queue-backlog":
         assert total(s["noa_queue_depth"], queue="default") > 1000
+    elif name == "ddos":
+        normal = total(exposed(world_at("normal", WEDNESDAY_PEAK, seconds=40))[
+            "noa_http_requests_total"], service="api")
+        assert total(requests, service="api") > 2.5 * normal
+        assert total(requests, status="429") == 0  # no per-key limit in force
+        errors = sum(v for labels, v in requests if labels["status"].startswith("5"))
+        assert errors / total(requests, service="api") > 0.05
 
 
 def test_pods_and_versions_follow_the_world_file() -> None:

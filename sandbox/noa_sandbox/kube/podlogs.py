@@ -247,9 +247,9 @@ class _Generator:
         bounds = sorted({spec.since, spec.observed_since} if not spec.observed.empty
                         else {spec.since})
         self.phases: list[tuple[float, Effects, list[_Route]]] = []
-        for at in [bounds[0] - 1, *bounds]:
+        for start, at in [(-math.inf, bounds[0] - 1), *((b, b) for b in bounds)]:
             effects = _effects_at(spec, self.sim_pod, at)
-            self.phases.append((at, effects, _routes(self.endpoints, effects)))
+            self.phases.append((start, effects, _routes(self.endpoints, effects)))
         self.flood_route = next((r for r in _routes(
             catalog.endpoints_of("api"), self.phases[-1][1])
             if r.endpoint.path == model.FLOOD_PATH), None)
