@@ -2,8 +2,9 @@
 Prometheus that the calls moved and the errors fell, put the old value back when they did not.
 
 The change goes through :func:`~noa_lib.ops.deploy.configmaps.config_change_plan` (the previous
-data is kept as a saved version of the ConfigMap). NOA Server reloads the key live, so there is no
-restart step: the verify is what proves the pods followed.
+data is kept as a saved version of the ConfigMap). NOA Server reloads the key live, so there is
+no restart step: the verify is what proves the pods followed, and it cannot pass before its
+window holds only calls made after the switch (:func:`~noa_lib.ops.settle.after_window`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from noa_lib.ops.mitigation import Mitigation, Verdict
 from noa_lib.ops.noa_settings import PRIMARY_KEY
 from noa_lib.ops.promql import format_duration, get_query, parse_duration
 from noa_lib.ops.safety import Plan
+from noa_lib.ops.settle import after_window
 from noa_lib.ops.thresholds import THRESHOLDS
 
 MOVED_SHARE = 0.5
@@ -44,10 +46,11 @@ def ai_failover_mitigation(diagnosis: FailoverDiagnosis, *, verify_timeout_s: fl
         return config_change_plan(d.target, d.config_name, {PRIMARY_KEY: old},
                                   namespace=d.namespace)
 
-    window = format_duration(min(parse_duration(d.window), VERIFY_WINDOW_S))
-    return Mitigation(plan, verify=lambda: verify_switch(d.target, d.fallback or "", d.failing,
-                                                         window),
-                      revert=revert, verify_timeout_s=verify_timeout_s,
+    seconds = min(parse_duration(d.window), VERIFY_WINDOW_S)
+    window = format_duration(seconds)
+    verify = after_window(lambda: verify_switch(d.target, d.fallback or "", d.failing, window),
+                          seconds)
+    return Mitigation(plan, verify=verify, revert=revert, verify_timeout_s=verify_timeout_s,
                       verify_interval_s=5.0)
 
 

@@ -3,9 +3,10 @@ stops it.
 
 :func:`diagnose_ddos` reads from Prometheus the request rate by service and endpoint now and the
 same window ``baseline`` ago (at least :data:`BASELINE_WINDOW_MIN_S` wide there, so a coarse or
-downsampled history still has two samples), the api's 5xx rate and CPU; from the api pods' logs
-(:func:`~noa_lib.ops.logs.investigate.investigate_logs`) the requests by API key and
-organization (:mod:`.talkers`); from ConfigMap ``noa-config`` the per-key limit in force
+downsampled history still has two samples; without data there the baseline is estimated from
+the keys, :func:`~noa_lib.ops.talkers.estimate_baseline`), the api's 5xx rate and CPU; from the
+api pods' logs (:func:`~noa_lib.ops.logs.investigate.investigate_logs`) the requests by API key
+and organization (:mod:`.talkers`); from ConfigMap ``noa-config`` the per-key limit in force
 (``RATE_LIMIT_PER_KEY_RPS``). It names the flooding keys and proposes a limit (or takes
 ``limit_rps``). :mod:`.ddos_plan` turns that into a mitigation.
 """
@@ -156,6 +157,9 @@ def diagnose_ddos(target: Target, *, window: str = "5m", baseline: str = "1d", t
     logs = investigate_logs(target, SERVICE, window=window, min_level="debug", namespace=ns,
                             include_previous=False)
     keyed = talkers.top_talkers(logs.lines, total_rps=rps)
+    estimated = not base
+    if estimated:
+        base = talkers.estimate_baseline(keyed, rps)
     flooders = talkers.find_flooders(keyed, rps, base)
     proposed = float(limit_rps) if limit_rps else talkers.propose_limit(keyed, flooders, base)
     endpoints = _traffic(services, services_past, ALL) + _traffic(by_endpoint, past)
@@ -163,6 +167,12 @@ def diagnose_ddos(target: Target, *, window: str = "5m", baseline: str = "1d", t
     cpu_pct = max((v for _, v in cpu.values), default=None)
     findings = _findings(rps, base, baseline, keyed, flooders, error_pct, cpu_pct, current,
                          proposed, bool(limit_rps), logs.findings)
+    if estimated:
+        findings = (Finding(
+            "baseline", Status.WARNING,
+            f"no api traffic in Prometheus {baseline} ago: the baseline is estimated as the "
+            f"requests of the keys sending under {talkers.CONCENTRATION:.0%} each "
+            f"({base:.1f} req/s)"), *findings)
     return DdosDiagnosis(target, ns, CONFIG_NAME, window, baseline, endpoints, keyed, flooders,
                          top, rps, base, error_pct, cpu_pct, current, proposed, findings)
 

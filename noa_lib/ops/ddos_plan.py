@@ -7,7 +7,8 @@ data is kept as a saved version of ConfigMap ``noa-config``); NOA Server reloads
 Prometheus, the 429s to cover at least half of what the flood sends above the limit, the served
 request rate at least half way back from the flood to baseline + the flood's allowance, the api's
 5xx rate under its warning and CPU under its critical bound; then, in the api pods' logs, 429s for
-every flooding key.
+every flooding key — and not before its window holds only requests from after the change
+(:func:`~noa_lib.ops.settle.after_window`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from noa_lib.ops.mitigation import Mitigation, Verdict
 from noa_lib.ops.noa_settings import RATE_LIMIT_KEY
 from noa_lib.ops.promql import format_duration, get_query, parse_duration
 from noa_lib.ops.safety import Plan
+from noa_lib.ops.settle import after_window
 from noa_lib.ops.talkers import top_talkers
 from noa_lib.ops.thresholds import THRESHOLDS
 
@@ -54,9 +56,11 @@ def ddos_mitigation(diagnosis: DdosDiagnosis, *, verify_timeout_s: float = 120.0
         return config_change_plan(d.target, d.config_name, {RATE_LIMIT_KEY: old},
                                   namespace=d.namespace)
 
-    window = format_duration(min(parse_duration(d.window), VERIFY_WINDOW_S))
-    return Mitigation(plan, verify=lambda: verify_rate_limit(d, limit, window), revert=revert,
-                      verify_timeout_s=verify_timeout_s, verify_interval_s=5.0)
+    seconds = min(parse_duration(d.window), VERIFY_WINDOW_S)
+    window = format_duration(seconds)
+    verify = after_window(lambda: verify_rate_limit(d, limit, window), seconds)
+    return Mitigation(plan, verify=verify, revert=revert, verify_timeout_s=verify_timeout_s,
+                      verify_interval_s=5.0)
 
 
 def verify_rate_limit(d: DdosDiagnosis, limit: float, window: str) -> Verdict:

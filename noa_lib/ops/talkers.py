@@ -29,6 +29,9 @@ MIN_LIMIT = 1.0
 """… and at least this many requests per second."""
 SEPARATION = 0.5
 """A limit must stay under this share of the slowest flooder's rate to stop the flood."""
+CONCENTRATION = 0.10
+"""Without a baseline in Prometheus, keys sending at least this share of the requests each are
+not counted in the estimated baseline."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,13 @@ def find_flooders(talkers: tuple[Talker, ...], total_rps: float, baseline_rps: f
     return tuple(out) if explained >= MIN_EXPLAINED * excess else ()
 
 
+def estimate_baseline(talkers: tuple[Talker, ...], total_rps: float) -> float:
+    """A baseline when Prometheus has none for the window ``baseline`` ago (a new cluster, a
+    short retention): the traffic of the keys sending less than :data:`CONCENTRATION` of the
+    requests each."""
+    return max(0.0, total_rps - sum(t.rps for t in talkers if t.share >= CONCENTRATION))
+
+
 def busiest_legitimate(talkers: tuple[Talker, ...], flooders: tuple[Talker, ...],
                        baseline_rps: float) -> float:
     """The busiest legitimate key's rate: now, or at the baseline (its share of the legitimate
@@ -126,5 +136,6 @@ def propose_limit(talkers: tuple[Talker, ...], flooders: tuple[Talker, ...],
     return limit
 
 
-__all__ = ["FLOOD_FACTOR", "HEADROOM", "SEPARATION", "Talker", "busiest_legitimate",
-           "find_flooders", "propose_limit", "top_talkers"]
+__all__ = ["CONCENTRATION", "FLOOD_FACTOR", "HEADROOM", "SEPARATION", "Talker",
+           "busiest_legitimate", "estimate_baseline", "find_flooders", "propose_limit",
+           "top_talkers"]

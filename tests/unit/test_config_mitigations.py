@@ -21,7 +21,13 @@ from noa_lib.ops.ai_failover import (
 )
 from noa_lib.ops.ddos import diagnose_ddos
 from noa_lib.ops.logs.parse import LogLine
-from noa_lib.ops.talkers import busiest_legitimate, find_flooders, propose_limit, top_talkers
+from noa_lib.ops.talkers import (
+    busiest_legitimate,
+    estimate_baseline,
+    find_flooders,
+    propose_limit,
+    top_talkers,
+)
 from noa_sandbox.causes import ai_provider, ddos
 from noa_sandbox.kube import podlogs
 from noa_sandbox.kube.hooks import LogQuery
@@ -218,6 +224,15 @@ def test_the_flooders_explain_the_surge_and_the_limit_spares_legitimate_keys() -
     limit = propose_limit(talkers, flooders, 16.0)
     assert limit is not None and limit >= 3 * legit and limit < 0.5 * flooders[-1].rps
     assert limit == float(int(limit))
+
+
+def test_without_a_baseline_the_concentrated_keys_are_left_out_of_the_estimate() -> None:
+    talkers = top_talkers(_lines(FLOODED), total_rps=83.0)
+    estimated = estimate_baseline(talkers, 83.0)
+    assert estimated == pytest.approx(83.0 * 293 / 1093, abs=0.01)
+    assert [t.api_key_id for t in find_flooders(talkers, 83.0, estimated)] == [2455, 2456, 4138]
+    normal = top_talkers(_lines({k: 5 for k in range(1, 60)}), total_rps=20.0)
+    assert estimate_baseline(normal, 20.0) == 20.0  # no key stands out: no flood
 
 
 def test_no_flood_without_a_surge_or_when_many_keys_share_it() -> None:
