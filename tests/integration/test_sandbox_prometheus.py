@@ -323,6 +323,8 @@ SCENARIO_CHECKS: dict[str, list[tuple[str, float]]] = {
         ' / kubelet_volume_stats_capacity_bytes{namespace="noa",'
         'persistentvolumeclaim="noa-uploads"})', 0.90)],
     "queue-backlog": [('max(noa_queue_depth{namespace="noa",queue="default"})', 1000)],
+    # the flood alone sends 72 req/s to the api (normal peaks near 45)
+    "ddos": [('sum(rate(noa_http_requests_total{namespace="noa",service="api"}[15s]))', 60.0)],
 }
 
 

@@ -96,7 +96,7 @@ def test_failover_dry_run_changes_nothing_then_applied_it_moves_the_calls(
         incident = IncidentStore(reports_dir).open(title="AI calls failing", severity="P1",
                                                    commander="tests")
         applied = run(RunRequest("incident/ai_provider_failover", {
-            "window": "30s", "dry_run": "false", "incident": incident.id}, target="sandbox"))
+            "window": "20s", "dry_run": "false", "incident": incident.id}, target="sandbox"))
         assert applied.exit_code == ExitCode.SUCCEEDED, applied.message
         assert applied.metadata["outcome"]["figures"]["mitigation"] == "cured"
         assert config(sbx)["data"]["AI_PROVIDER_PRIMARY"] == "anthropic"
