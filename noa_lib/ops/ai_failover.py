@@ -257,9 +257,10 @@ def _failover(rows: tuple[ProviderHealth, ...], primary: str | None, provider: s
             f"{failing.provider} fails ({_pct(failing.error_pct)}) but is not the primary "
             f"({primary or 'unset'}): its breaker sheds its calls; nothing to switch")
     chosen = choose_fallback(rows, failing.provider, fallback)
+    why = "fails" if not failing.healthy else "named to leave"
     return failing.provider, chosen.provider, Finding(
-        "failover", Status.CRITICAL,
-        f"primary {failing.provider} fails ({_pct(failing.error_pct)}): switch to "
+        "failover", Status.CRITICAL if not failing.healthy else Status.WARNING,
+        f"primary {failing.provider} {why} (errors {_pct(failing.error_pct)}): switch to "
         f"{chosen.provider} (errors {_pct(chosen.error_pct)}, breaker {chosen.breaker_state})")
 
 

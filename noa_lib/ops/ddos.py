@@ -69,6 +69,8 @@ class DdosDiagnosis:
     current_limit: str | None
     limit_rps: float | None
     findings: tuple[Finding, ...]
+    limit_given: bool = False
+    """``limit_rps`` came from the operator (planned even without flooding keys)."""
 
     @property
     def top_talkers(self) -> tuple[Talker, ...]:
@@ -174,7 +176,8 @@ def diagnose_ddos(target: Target, *, window: str = "5m", baseline: str = "1d", t
             f"requests of the keys sending under {talkers.CONCENTRATION:.0%} each "
             f"({base:.1f} req/s)"), *findings)
     return DdosDiagnosis(target, ns, CONFIG_NAME, window, baseline, endpoints, keyed, flooders,
-                         top, rps, base, error_pct, cpu_pct, current, proposed, findings)
+                         top, rps, base, error_pct, cpu_pct, current, proposed, findings,
+                         limit_given=bool(limit_rps))
 
 
 def _findings(rps: float, base: float, baseline: str, keyed: tuple[Talker, ...],

@@ -40,12 +40,17 @@ def _limit_in_force(text: str | None) -> float:
 
 
 def ddos_mitigation(diagnosis: DdosDiagnosis, *, verify_timeout_s: float = 120.0) -> Mitigation:
-    """The rate-limit change the diagnosis proposes, its verify and revert (an empty plan when
-    there is no flood to stop, no limit that stops it, or the limit in force already does)."""
+    """The rate-limit change, its verify and revert. A given ``limit_rps`` is planned whenever it
+    differs from the limit in force (also to raise it after a flood); a proposed one only against
+    flooding keys and when the limit in force is not already as low. Otherwise an empty plan."""
     d = diagnosis
     limit = d.limit_rps
     in_force = _limit_in_force(d.current_limit)
-    if limit is None or not d.flooders or (in_force and in_force <= limit):
+    if d.limit_given:
+        needed = limit is not None and in_force != limit
+    else:
+        needed = limit is not None and bool(d.flooders) and not (in_force and in_force <= limit)
+    if limit is None or not needed:
         return Mitigation(Plan(f"keep {RATE_LIMIT_KEY}={d.current_limit or 'unset'}", d.target,
                                (), perform=lambda: None), verify=lambda: Verdict(True, "no change"))
     plan = config_change_plan(d.target, d.config_name, {RATE_LIMIT_KEY: f"{limit:g}"},

@@ -105,6 +105,8 @@ def test_failover_dry_run_changes_nothing_then_applied_it_moves_the_calls(
         assert (scalar(target, AI_SHARE.format(p="openai", w="15s")) or 1) < 0.1
         assert (scalar(target, AI_ALL_ERRORS) or 1) < 0.05
         assert IncidentStore(reports_dir).get(incident.id).status == "mitigated"
+        back = diagnose_ai_providers(target, fail_back=True, window="20s")  # openai still fails
+        assert back.fallback is None and "not healthy yet" in back.findings[-1].message
     assert config(sbx)["data"]["AI_PROVIDER_PRIMARY"] == "openai"  # normal: as the cause found
     print(f"\nfailover: openai failing seen after {seen:.0f} s, whole test "
           f"{time.monotonic() - began:.0f} s")
