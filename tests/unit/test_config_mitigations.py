@@ -21,6 +21,8 @@ from noa_lib.ops.ai_failover import (
 )
 from noa_lib.ops.ddos import diagnose_ddos
 from noa_lib.ops.logs.parse import LogLine
+from noa_lib.ops.mitigation import Verdict
+from noa_lib.ops.settle import after_window
 from noa_lib.ops.talkers import (
     busiest_legitimate,
     estimate_baseline,
@@ -255,3 +257,15 @@ def test_ddos_parameters_are_checked_before_any_request(kwargs: dict[str, object
     with pytest.raises(ParameterError) as caught:
         diagnose_ddos(Target("bare"), **kwargs)  # type: ignore[arg-type]
     assert caught.value.name == name and name in str(caught.value)
+
+
+def test_a_verify_cannot_pass_before_its_window_holds_only_data_after_the_change() -> None:
+    now = [100.0]
+    verdicts = iter([Verdict(True, "looks cured"), Verdict(True, "cured"),
+                     Verdict(False, "worse")])
+    verify = after_window(lambda: next(verdicts), 30.0, clock=lambda: now[0])
+    first = verify()  # right after the change: the window still averages what came before
+    assert not first.ok and "waiting until the 30 s window" in first.message
+    now[0] = 131.0
+    assert verify().ok
+    assert not verify().ok  # a failing verdict is never held back or turned around
