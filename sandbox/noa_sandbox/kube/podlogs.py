@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring
 
 from noa_sandbox.kube.errors import bad_request
+from noa_sandbox.kube.floodlines import Flood
 from noa_sandbox.kube.hooks import LogQuery, Obj
 from noa_sandbox.kube.worldsync import component, pod_version
 from noa_sandbox.simulator import catalog, model
@@ -193,41 +194,6 @@ def _caller(rng: random.Random) -> tuple[int, int]:
     return org, 3 * (org - 1) + 1 + int(rng.random() * 2)
 
 
-@dataclass(frozen=True)
-class _Flood:
-    """The ddos flood as an api pod's log sees it during one second: its share of the requests,
-    its keys' weights and the share of each key's requests rejected (429)."""
-
-    share: float
-    lines_factor: float
-    keys: tuple[int, ...]
-    cumulative: tuple[float, ...]
-    rejected_share: dict[int, float]
-
-    @classmethod
-    def of(cls, effects: Effects, s: int, epoch: float) -> _Flood | None:
-        if not effects.flood_rps:
-            return None
-        normal = catalog.PEAK_RPS["api"] * max(float(model.load(float(s), epoch)), 0.01)
-        offered = {int(k): v for k, v in effects.flood_rps.items() if v > 0}
-        total = sum(offered.values())
-        if total <= 0:
-            return None
-        split = model.flood_split(effects)
-        return cls(
-            share=total / (normal + total),
-            lines_factor=min((normal + total) / normal, 4.0),
-            keys=tuple(offered),
-            cumulative=tuple(itertools.accumulate(offered.values())),
-            rejected_share={k: split[str(k)][1] / v for k, v in offered.items()},
-        )
-
-    def pick(self, rng: random.Random) -> int:
-        """One of the flood's keys, by its share of the flood."""
-        at = bisect.bisect_right(self.cumulative, rng.random() * self.cumulative[-1])
-        return self.keys[min(at, len(self.keys) - 1)]
-
-
 class _Generator:
     """Lines of one container run."""
 
@@ -272,7 +238,7 @@ class _Generator:
                 lines.extend(self._crash(rng))
             return [(t, line) for t, line in lines if self.start <= t <= self.end]
         _, effects, routes = next(p for p in reversed(self.phases) if s >= p[0])
-        flood = _Flood.of(effects, s, self.spec.epoch) if self.service == "api" else None
+        flood = Flood.of(effects, s, self.spec.epoch) if self.service == "api" else None
         rate = LINES_PER_S[self.service] * (1.0 if flood is None else flood.lines_factor)
         count = int(rate + rng.random() * rate)
         times = sorted(s + rng.random() for _ in range(count))
@@ -368,7 +334,7 @@ class _Generator:
             return self._fast(t, "info", "not found", endpoint, status, duration_ms, ids)
         return self._fast(t, "info", "request completed", endpoint, status, duration_ms, ids)
 
-    def _flood_request(self, rng: random.Random, t: float, flood: _Flood,
+    def _flood_request(self, rng: random.Random, t: float, flood: Flood,
                        effects: Effects) -> str:
         """A request of the ddos flood: one of its keys, 429 above the per-key limit."""
         route = self.flood_route
