@@ -1,12 +1,14 @@
 """The configuration causes cured for real on the private mitigation sandbox: ``ai-provider-down``
 by switching ``AI_PROVIDER_PRIMARY`` (incident/ai_provider_failover), ``ddos`` by setting
 ``RATE_LIMIT_PER_KEY_RPS`` (incident/ddos) — each symptom read back from Prometheus — a failover
-whose fallback fails too reverted, and ``normal`` putting back exactly the keys a cause changed."""
+whose fallback fails too reverted (and refused on a protected target without ``confirm``), and
+``normal`` putting back exactly the keys a cause changed."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import pytest
 
 from noa_lib.clients import kube_apps, prometheus
 from noa_lib.config import Target
+from noa_lib.errors import UnsafeActionRefused
 from noa_lib.ops import metrics
 from noa_lib.ops.ai_failover import diagnose_ai_providers
 from noa_lib.ops.ai_failover_plan import ai_failover_mitigation
@@ -122,6 +125,11 @@ def test_a_failover_whose_fallback_fails_too_is_reverted(
                    "openai primary again and failing (share and errors above 50 %)")
         diagnosis = diagnose_ai_providers(target, window="30s")
         assert (diagnosis.failing, diagnosis.fallback) == ("openai", "anthropic")
+        version = config(sbx)["metadata"]["resourceVersion"]
+        protected = replace(diagnosis, target=replace(target, protected=True))
+        with pytest.raises(UnsafeActionRefused, match="confirm='sandbox'"):
+            run_mitigation(ai_failover_mitigation(protected), dry_run=False)
+        assert config(sbx)["metadata"]["resourceVersion"] == version  # refused before a change
         ai_provider.fail(sbx.layout, "anthropic")  # the outage spreads after the diagnosis
         outcome = run_mitigation(ai_failover_mitigation(diagnosis, verify_timeout_s=25.0),
                                  dry_run=False)
