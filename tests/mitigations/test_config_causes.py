@@ -105,9 +105,12 @@ def test_failover_dry_run_changes_nothing_then_applied_it_moves_the_calls(
         assert config(sbx)["data"]["AI_PROVIDER_PRIMARY"] == "anthropic"
         # read back independently over the verify's window: the calls moved, openai only
         # probes, errors under 5 %
-        assert (scalar(target, AI_SHARE.format(p="anthropic", w="20s")) or 0) > 0.5
-        assert (scalar(target, AI_SHARE.format(p="openai", w="15s")) or 1) < 0.1
-        assert (scalar(target, AI_ALL_ERRORS) or 1) < 0.05
+        moved = scalar(target, AI_SHARE.format(p="anthropic", w="20s"))
+        probes = scalar(target, AI_SHARE.format(p="openai", w="15s"))
+        errors = scalar(target, AI_ALL_ERRORS)
+        assert moved is not None and moved > 0.5, moved
+        assert probes is not None and probes < 0.1, probes
+        assert errors is not None and errors < 0.05, errors
         assert IncidentStore(reports_dir).get(incident.id).status == "mitigated"
         back = diagnose_ai_providers(target, fail_back=True, window="20s")  # openai still fails
         assert back.fallback is None and "not healthy yet" in back.findings[-1].message
@@ -156,11 +159,12 @@ def test_ddos_top_talkers_named_and_the_rate_limit_brings_the_load_down(
         assert figures["mitigation"] == "cured" and figures["limit_rps"] > 0
         limit = config(sbx)["data"]["RATE_LIMIT_PER_KEY_RPS"]
         assert float(limit) == figures["limit_rps"]
-        rejected = scalar(target, API_RPS.format(s=',status="429"', w="15s")) or 0.0
-        served = scalar(target, API_RPS.format(s=',status!="429"', w="15s")) or 1e9
+        rejected = scalar(target, API_RPS.format(s=',status="429"', w="15s"))
+        served = scalar(target, API_RPS.format(s=',status!="429"', w="15s"))
         flood = sum(keys.values())
-        assert rejected > 0.5 * (flood - len(keys) * float(limit))
-        assert served < figures["api_rps"] - 0.5 * flood
+        assert rejected is not None and rejected > 0.5 * (flood - len(keys) * float(limit))
+        # the load the api works for is back down: most of what it is sent is now rejected
+        assert served is not None and served < 0.6 * (served + rejected), (served, rejected)
     assert "RATE_LIMIT_PER_KEY_RPS" not in config(sbx)["data"]  # normal: as the cause found
     print(f"\nddos: flood seen after {seen:.0f} s, whole test {time.monotonic() - began:.0f} s")
 
