@@ -48,7 +48,9 @@ def ai_failover_mitigation(diagnosis: FailoverDiagnosis, *, verify_timeout_s: fl
 
     seconds = min(parse_duration(d.window), VERIFY_WINDOW_S)
     window = format_duration(seconds)
-    verify = after_window(lambda: verify_switch(d.target, d.fallback or "", d.failing, window),
+    # failing back, the provider left is healthy and keeps its usual share: no probes-only check
+    left = None if d.fail_back else d.failing
+    verify = after_window(lambda: verify_switch(d.target, d.fallback or "", left, window),
                           seconds)
     return Mitigation(plan, verify=verify, revert=revert, verify_timeout_s=verify_timeout_s,
                       verify_interval_s=5.0)

@@ -142,6 +142,30 @@ def test_a_failover_whose_fallback_fails_too_is_reverted(
     print(f"\nreverted failover: {time.monotonic() - began:.0f} s")
 
 
+def test_failing_back_once_the_original_primary_is_healthy_again(
+        mitigation_sandbox: MitigationSandbox) -> None:
+    sbx, target = mitigation_sandbox, mitigation_sandbox.target
+    began = time.monotonic()
+    with sbx.scenario("ai-provider-down"):
+        eventually(above(target, OPENAI_PRIMARY, 0.5), SEEN_S,
+                   "openai primary and failing (share and errors above 50 %)")
+        over = run_mitigation(ai_failover_mitigation(diagnose_ai_providers(target,
+                                                                           window="20s")),
+                              dry_run=False)
+        assert over.status == "cured", over.findings
+        ai_provider.set_failing(sbx.layout, [])  # openai's outage ends
+        eventually(lambda: (scalar(target, AI_ERRORS.format(p="openai", w="15s")) or 1) < 0.05,
+                   SEEN_S, "openai's probes succeed again")
+        back = diagnose_ai_providers(target, fail_back=True, window="15s")
+        assert (back.failing, back.fallback) == ("anthropic", "openai")  # from the saved version
+        outcome = run_mitigation(ai_failover_mitigation(back), dry_run=False)
+        assert outcome.status == "cured", outcome.findings
+        assert config(sbx)["data"]["AI_PROVIDER_PRIMARY"] == "openai"
+        share = scalar(target, AI_SHARE.format(p="openai", w="15s"))
+        assert share is not None and share > 0.5
+    print(f"\nfail back: {time.monotonic() - began:.0f} s")
+
+
 def test_ddos_top_talkers_named_and_the_rate_limit_brings_the_load_down(
         runner_env: MitigationSandbox) -> None:
     sbx, target = runner_env, runner_env.target
