@@ -149,15 +149,14 @@ def test_failing_back_once_the_original_primary_is_healthy_again(
     with sbx.scenario("ai-provider-down"):
         eventually(above(target, OPENAI_PRIMARY, 0.5), SEEN_S,
                    "openai primary and failing (share and errors above 50 %)")
-        over = run_mitigation(ai_failover_mitigation(diagnose_ai_providers(target,
-                                                                           window="20s")),
-                              dry_run=False)
-        assert over.status == "cured", over.findings
+        first = diagnose_ai_providers(target, window="20s")  # anthropic or azure: whichever
+        over = run_mitigation(ai_failover_mitigation(first), dry_run=False)  # is healthy now
+        assert first.failing == "openai" and over.status == "cured", over.findings
         ai_provider.set_failing(sbx.layout, [])  # openai's outage ends
         eventually(lambda: (scalar(target, AI_ERRORS.format(p="openai", w="15s")) or 1) < 0.05,
                    SEEN_S, "openai's probes succeed again")
         back = diagnose_ai_providers(target, fail_back=True, window="15s")
-        assert (back.failing, back.fallback) == ("anthropic", "openai")  # from the saved version
+        assert (back.failing, back.fallback) == (first.fallback, "openai")  # the saved version
         outcome = run_mitigation(ai_failover_mitigation(back), dry_run=False)
         assert outcome.status == "cured", outcome.findings
         assert config(sbx)["data"]["AI_PROVIDER_PRIMARY"] == "openai"
