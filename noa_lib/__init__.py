@@ -246,6 +246,14 @@ _LAZY: dict[str, str] = {
     "deployments_table": "noa_lib.show.release_incident",
     "decision_table": "noa_lib.show.release_incident",
     "mitigation_table": "noa_lib.show.release_incident",
+    # incident/ai_provider_failover and incident/ddos
+    "diagnose_ai_providers": "noa_lib.ops.ai_failover",
+    "ai_failover_mitigation": "noa_lib.ops.ai_failover_plan",
+    "ai_providers_table": "noa_lib.show.providers",
+    "diagnose_ddos": "noa_lib.ops.ddos",
+    "ddos_mitigation": "noa_lib.ops.ddos_plan",
+    "endpoint_traffic_table": "noa_lib.show.traffic",
+    "talkers_table": "noa_lib.show.traffic",
     # safety
     "Plan": "noa_lib.ops.safety",
     "Change": "noa_lib.ops.safety",
@@ -297,6 +305,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from noa_lib.config import Target, load_config
+    from noa_lib.ops.ai_failover import diagnose_ai_providers
+    from noa_lib.ops.ai_failover_plan import ai_failover_mitigation
     from noa_lib.ops.alert_history import recent_alerts
     from noa_lib.ops.alert_triage import triage
     from noa_lib.ops.backup.basebackup import plan_base_backup, take_base_backup
@@ -329,6 +339,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         pool_mitigation,
         restart_mitigation,
     )
+    from noa_lib.ops.ddos import diagnose_ddos
+    from noa_lib.ops.ddos_plan import ddos_mitigation
     from noa_lib.ops.deploy.analysis import (
         analysis_spec,
         default_metrics,
@@ -438,6 +450,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         review_times_table,
         show_review,
     )
+    from noa_lib.show.providers import ai_providers_table
     from noa_lib.show.release_incident import (  # incident/high_error_rate, complete_outage
         decision_table,
         deployments_table,
@@ -465,6 +478,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         traffic_table,
     )
     from noa_lib.show.targets import target_table
+    from noa_lib.show.traffic import endpoint_traffic_table, talkers_table
     from noa_lib.show.triage import (
         next_runbooks_table,
         show_triage_connections,

@@ -131,6 +131,23 @@ QUERIES: tuple[Query, ...] = (
         by=("service",),
         filters=_HTTP,
     ),
+    # ddos: requests a per-key rate limit rejected (429) and the ones served
+    Query(
+        "rate_limited_rate",
+        f'sum by ($by) (rate({_REQ}{{@noa,status="429"}}[$window]))',
+        "req/s",
+        "HTTP requests per second rejected with 429 (over a rate limit).",
+        by=("service",),
+        filters=_HTTP,
+    ),
+    Query(
+        "served_request_rate",
+        f'sum by ($by) (rate({_REQ}{{@noa,status!="429"}}[$window]))',
+        "req/s",
+        "HTTP requests per second served (every status but 429: what the servers did work for).",
+        by=("service",),
+        filters=_HTTP,
+    ),
     # ------------------------------------------------------------------ containers (cAdvisor + KSM)
     Query(
         "cpu_usage",

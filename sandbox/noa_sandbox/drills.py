@@ -23,6 +23,7 @@ CURES: dict[str, str] = {
     "disk-filling": "incident/disk_space",
     "queue-backlog": "scaling/horizontal_scale",
     "complete-outage": "incident/complete_outage",
+    "ddos": "incident/ddos",
 }
 """Scenario -> the runbook that cures it."""
 

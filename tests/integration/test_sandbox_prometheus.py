@@ -327,6 +327,8 @@ SCENARIO_CHECKS: dict[str, list[tuple[str, float]]] = {
     "complete-outage": [(
         'max(kube_deployment_status_replicas_unavailable{namespace="noa",deployment="api"})',
         2.5)],
+    # the flood alone sends 72 req/s to the api (normal peaks near 45)
+    "ddos": [('sum(rate(noa_http_requests_total{namespace="noa",service="api"}[15s]))', 60.0)],
 }
 
 
@@ -369,6 +371,7 @@ TRIAGE_EXPECTED: dict[str, tuple[str | None, str | None]] = {
     "disk-filling": ("incident/disk_space", "P2"),  # a volume ≥ 90 % full
     "queue-backlog": ("scaling/horizontal_scale", "P2"),  # a queue ≥ 500 behind
     "complete-outage": ("incident/complete_outage", "P0"),  # no api pod serves
+    "ddos": ("incident/ddos", None),  # ~9 % 5xx on the api, p95 up: the table decides
 }
 
 

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from noa_lib.errors import ParameterError, PreconditionFailed
 from noa_sandbox import history, processes, releases, scenarios
-from noa_sandbox.causes import pg_sessions
+from noa_sandbox.causes import ai_provider, ddos, pg_sessions
 from noa_sandbox.history_series import generate
 from noa_sandbox.kube import seed
 from noa_sandbox.simulator import catalog, model
@@ -210,6 +210,9 @@ def test_normal_world_is_within_thresholds() -> None:
     assert hits / (hits + total(s["noa_cache_misses_total"])) > 0.6
 
 
+FLOOD = {"2455": 30.0, "2456": 24.0, "4138": 18.0}  # the ddos cause's keys and rates
+
+
 def _sessions(app: str, state: str, n: int, wait: str | None = None) -> list[dict[str, object]]:
     return [{"app": app, "state": state, "wait_event_type": wait, "running_s": 5.0}] * n
 
@@ -257,7 +260,10 @@ def no_api_pod(spec: WorldSpec) -> WorldSpec:
 
 CAUSED = {"oom": small_worker_limit, "disk-filling": uploads_written,
           "error-spike": bad_api_release, "complete-outage": no_api_pod,
-          **{name: observing(effects) for name, effects in DB_OBSERVED.items()}}
+          **{name: observing(effects) for name, effects in {
+              **DB_OBSERVED,
+              "ai-provider-down": ai_provider.effects_of("openai", frozenset({"openai"})),
+              "ddos": ddos.effects_of(FLOOD, 0.0)}.items()}}
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "normal"])
@@ -308,6 +314,13 @@ def test_each_scenario_shows_its_effect(name: str) -> None:
         assert other / catalog.VOLUMES["worker"][2] < 0.7
     elif name == "queue-backlog":
         assert total(s["noa_queue_depth"], queue="default") > 1000
+    elif name == "ddos":
+        normal = total(exposed(world_at("normal", WEDNESDAY_PEAK, seconds=40))[
+            "noa_http_requests_total"], service="api")
+        assert total(requests, service="api") > 2.5 * normal
+        assert total(requests, status="429") == 0  # no per-key limit in force
+        errors = sum(v for labels, v in requests if labels["status"].startswith("5"))
+        assert errors / total(requests, service="api") > 0.05
 
 
 def test_pods_and_versions_follow_the_world_file() -> None:

@@ -69,7 +69,14 @@ def register(cause: Cause | None = None, observer: ObserverFactory | None = None
 def _load() -> None:
     """Import the cause modules (each registers itself)."""
     # one line per cause module: from noa_sandbox.causes import <module>  # noqa: F401
-    from noa_sandbox.causes import bad_release, disk, oom, pg_sessions  # noqa: F401
+    from noa_sandbox.causes import (  # noqa: F401
+        ai_provider,
+        bad_release,
+        ddos,
+        disk,
+        oom,
+        pg_sessions,
+    )
 
 
 def causes_file(layout: Layout) -> Path:

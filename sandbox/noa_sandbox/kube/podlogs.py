@@ -37,6 +37,7 @@ from json.encoder import encode_basestring
 
 from noa_sandbox.kube import worldinfra
 from noa_sandbox.kube.errors import bad_request
+from noa_sandbox.kube.floodlines import Flood
 from noa_sandbox.kube.hooks import LogQuery, Obj
 from noa_sandbox.kube.worldsync import component, pod_version
 from noa_sandbox.simulator import catalog, model
@@ -209,10 +210,16 @@ class _Generator:
         self.seed = zlib.crc32(f"{self.uid}/{container}".encode())
         self.endpoints = catalog.endpoints_of(self.service)
         self.cumulative = list(itertools.accumulate(e.share for e in self.endpoints))
-        self.effects_before = _effects_at(spec, self.sim_pod, spec.since - 1)
-        self.effects_after = _effects_at(spec, self.sim_pod, spec.since)
-        self.routes_before = _routes(self.endpoints, self.effects_before)
-        self.routes_after = _routes(self.endpoints, self.effects_after)
+        # the effects change when the scenario began and when the observed ones last changed
+        bounds = sorted({spec.since, spec.observed_since} if not spec.observed.empty
+                        else {spec.since})
+        self.phases: list[tuple[float, Effects, list[_Route]]] = []
+        for start, at in [(-math.inf, bounds[0] - 1), *((b, b) for b in bounds)]:
+            effects = _effects_at(spec, self.sim_pod, at)
+            self.phases.append((start, effects, _routes(self.endpoints, effects)))
+        self.flood_route = next((r for r in _routes(
+            catalog.endpoints_of("api"), self.phases[-1][1])
+            if r.endpoint.path == model.FLOOD_PATH), None)
         self.logger = LOGGERS[self.service]
         self.oom_target = catalog.resolve_pod(
             spec.effects.oom_pod, spec.pods
@@ -232,14 +239,16 @@ class _Generator:
             if s == first:
                 lines.extend(self._crash(rng))
             return [(t, line) for t, line in lines if self.start <= t <= self.end]
-        after = s >= self.spec.since
-        effects = self.effects_after if after else self.effects_before
-        routes = self.routes_after if after else self.routes_before
-        rate = LINES_PER_S[self.service]
+        _, effects, routes = next(p for p in reversed(self.phases) if s >= p[0])
+        flood = Flood.of(effects, s, self.spec.epoch) if self.service == "api" else None
+        rate = LINES_PER_S[self.service] * (1.0 if flood is None else flood.lines_factor)
         count = int(rate + rng.random() * rate)
         times = sorted(s + rng.random() for _ in range(count))
         for t in times:
-            lines.append((t, self._request(rng, t, effects, routes)))
+            if flood is not None and self.flood_route is not None and rng.random() < flood.share:
+                lines.append((t, self._flood_request(rng, t, flood, effects)))
+            else:
+                lines.append((t, self._request(rng, t, effects, routes)))
         if self.ended == "OOMKilled" and s == math.floor(self.end):
             lines.extend(self._oom_end(rng, float(s)))
         return [(t, line) for t, line in lines if self.start <= t <= self.end]
@@ -327,6 +336,28 @@ class _Generator:
             return self._fast(t, "info", "not found", endpoint, status, duration_ms, ids)
         return self._fast(t, "info", "request completed", endpoint, status, duration_ms, ids)
 
+    def _flood_request(self, rng: random.Random, t: float, flood: Flood,
+                       effects: Effects) -> str:
+        """A request of the ddos flood: one of its keys, 429 above the per-key limit."""
+        route = self.flood_route
+        assert route is not None
+        key = flood.pick(rng)
+        ids = (f"{rng.getrandbits(64):016x}", (key - 1) // 3 + 1, key)
+        if rng.random() < flood.rejected_share[key]:
+            return self._fast(t, "warning", f"rate limit exceeded for api key {key}: limit "
+                              f"{effects.rate_limit_rps:g} req/s", route.endpoint, 429,
+                              max(1, int(model.REJECT_MEDIAN_S * 1000 * (0.5 + rng.random()))),
+                              ids)
+        r = rng.random()
+        status = 500 if r < route.e500 else 503 if r < route.e503 else 200
+        duration = route.median_s * math.exp(catalog.LATENCY_SIGMA * rng.gauss(0.0, 1.0))
+        duration_ms = max(1, int(duration * 1000))
+        if status >= 500:
+            msg = self._error(rng, route.endpoint, status, effects)
+            return self._fast(t, "error", msg, route.endpoint, status, duration_ms, ids)
+        return self._fast(t, "info", "request completed", route.endpoint, status, duration_ms,
+                          ids)
+
     def _fast(self, t: float, level: str, msg: str, endpoint: Endpoint, status: int,
               duration_ms: int, ids: tuple[str, int, int]) -> str:
         """A request line (the same JSON as :meth:`_line`, formatted without ``json.dumps``)."""
@@ -351,9 +382,13 @@ class _Generator:
         if self.service in effects.pool_full:
             causes.append((weight, "QueuePool limit of size 20 overflow 10 reached, connection "
                                    "timed out, timeout 30.00"))
-        elif effects.ai_down:
-            causes.append((weight, f"circuit breaker open for provider {effects.ai_down}: "
+        elif effects.ai_down or effects.ai_primary in effects.ai_failing:
+            provider = effects.ai_down or effects.ai_primary
+            causes.append((weight, f"circuit breaker open for provider {provider}: "
                                    f"{rng.randint(3, 60)} failures in the last 60 s"))
+        elif effects.flood_rps:
+            causes.append((weight, f"request timed out after {ms} ms: server overloaded "
+                                   f"({rng.randint(200, 900)} requests in flight)"))
         elif self.oom_target or (scenario.oom_pod and self.service == "worker"):
             causes.append((weight, f"MemoryError: unable to allocate {rng.randint(8, 256)}.0 MiB"
                                    f" for job {rng.randint(100000, 999999)}"))

@@ -147,8 +147,15 @@ def ai_calls(level: X) -> X:
 
 
 def provider_shares(effects: Effects) -> dict[str, float]:
-    """Share of the AI calls each provider gets (a failing provider keeps a trickle of probes)."""
+    """Share of the AI calls each provider gets (a failing provider keeps a trickle of probes).
+
+    With an observed primary (``ai_primary``) the primary gets :data:`PRIMARY_SHARE` — failing or
+    not: NOA sends its calls there and they fail — and the other providers the rest by their
+    catalogue weights, except failing ones, which get only their breaker's probes
+    (:data:`PROBE_SHARE`)."""
     shares = {p.name: p.share for p in catalog.PROVIDERS}
+    if effects.ai_primary in shares:
+        return _routed_shares(effects)
     if effects.ai_down in shares:
         lost = shares[effects.ai_down] * 0.85
         shares[effects.ai_down] -= lost
@@ -159,9 +166,35 @@ def provider_shares(effects: Effects) -> dict[str, float]:
     return shares
 
 
+# ai_provider_failover: routing by the ConfigMap's primary provider
+PRIMARY_SHARE = 0.60
+"""Share of the AI calls the primary provider gets (the rest are pinned to other models)."""
+PROBE_SHARE = 0.01
+"""Share of the AI calls a failing provider that is not the primary still gets: the half-open
+circuit breaker's probes."""
+
+
+def _routed_shares(effects: Effects) -> dict[str, float]:
+    primary = str(effects.ai_primary)
+    others = [p for p in catalog.PROVIDERS if p.name != primary]
+    shares = {p.name: PROBE_SHARE for p in others if p.name in effects.ai_failing}
+    healthy = [p for p in others if p.name not in effects.ai_failing]
+    rest = 1.0 - PRIMARY_SHARE - PROBE_SHARE * len(shares)
+    weight = sum(p.share for p in healthy)
+    for p in healthy:
+        shares[p.name] = rest * p.share / weight
+    shares[primary] = PRIMARY_SHARE + (0.0 if healthy else rest)
+    return shares
+
+
+def ai_failing(provider: Provider, effects: Effects) -> bool:
+    """Whether ``provider``'s API fails (the scenario's or the observed provider state)."""
+    return effects.ai_down == provider.name or provider.name in effects.ai_failing
+
+
 def ai_status_shares(provider: Provider, effects: Effects) -> dict[str, float]:
     """Share of ``ok``, ``error`` and ``timeout`` results for ``provider``."""
-    if effects.ai_down == provider.name:
+    if ai_failing(provider, effects):
         return {"ok": 0.05, "error": 0.70, "timeout": 0.25}
     return {"ok": 0.985, "error": 0.010, "timeout": 0.005}
 
@@ -186,12 +219,39 @@ def ai_mean_duration(provider: Provider, effects: Effects) -> float:
 
 
 def breaker_state(provider: Provider, effects: Effects) -> int:
-    """Circuit breaker of ``provider``: 0 closed, 1 half-open, 2 open."""
-    return 2 if effects.ai_down == provider.name else 0
+    """Circuit breaker of ``provider``: 0 closed, 1 half-open, 2 open (a failing provider that is
+    no longer the primary only gets probes: half-open)."""
+    if provider.name in effects.ai_failing and effects.ai_primary not in (None, provider.name):
+        return 1
+    return 2 if ai_failing(provider, effects) else 0
+
+
+# ddos: a flood from a few API keys, and the per-key rate limit
+FLOOD_PATH = "/api/v1/chat"
+"""The endpoint a flood sends its requests to."""
+REJECT_MEDIAN_S = 0.002
+"""Median duration of a request answered 429 (rejected before any work)."""
+
+
+def flood_split(effects: Effects) -> dict[str, tuple[float, float]]:
+    """API key id -> (admitted, rejected) requests per second of the flood under the per-key
+    rate limit (``rate_limit_rps`` 0: everything admitted)."""
+    limit = effects.rate_limit_rps
+    out = {}
+    for key, rps in effects.flood_rps.items():
+        admitted = min(rps, limit) if limit > 0 else rps
+        out[key] = (admitted, rps - admitted)
+    return out
 
 
 __all__ = [
     "DAY",
+    "FLOOD_PATH",
+    "PRIMARY_SHARE",
+    "PROBE_SHARE",
+    "REJECT_MEDIAN_S",
+    "ai_failing",
+    "flood_split",
     "ai_bucket_share",
     "ai_calls",
     "ai_mean_duration",

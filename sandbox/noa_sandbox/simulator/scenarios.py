@@ -34,6 +34,13 @@ class Effects:
     pools on top of the normal use. ``volume_used``: PVC (of namespace ``noa``) -> bytes
     written on it beyond its ordinary use (observed: what the sandbox keeps in the volume's
     directory, see :mod:`noa_sandbox.causes.disk`).
+
+    AI provider routing (observed from the ConfigMap, see :mod:`noa_sandbox.causes.ai_provider`):
+    ``ai_primary``: the provider NOA sends its AI calls to (``None``: the catalogue's mix, as
+    before any observation); ``ai_failing``: providers whose API fails (the provider's state,
+    outside NOA). DDoS (:mod:`noa_sandbox.causes.ddos`): ``flood_rps``: API key id -> requests per
+    second a flood sends to the api; ``rate_limit_rps``: the per-key limit NOA enforces (0: none)
+    — above it a key's requests are answered 429.
     """
 
     error_5xx: Mapping[str, float] = field(default_factory=_frozen)
@@ -47,6 +54,11 @@ class Effects:
     backlog_queue: str | None = None
     pool_held: Mapping[str, float] = field(default_factory=_frozen)
     volume_used: Mapping[str, float] = field(default_factory=_frozen)
+    # ai_provider_failover / ddos: routing, provider state, flood and rate limit
+    ai_primary: str | None = None
+    ai_failing: frozenset[str] = frozenset()
+    flood_rps: Mapping[str, float] = field(default_factory=_frozen)
+    rate_limit_rps: float = 0.0
 
     @property
     def empty(self) -> bool:
@@ -56,16 +68,21 @@ class Effects:
     def to_json(self) -> dict[str, Any]:
         """The JSON form (only the fields that depart from normal)."""
         out: dict[str, Any] = {}
-        for key in ("error_5xx", "extra_latency_s", "cpu_extra", "pool_held", "volume_used"):
+        for key in ("error_5xx", "extra_latency_s", "cpu_extra", "pool_held", "volume_used",
+                    "flood_rps"):
             if getattr(self, key):
                 out[key] = dict(getattr(self, key))
         if self.pool_full:
             out["pool_full"] = sorted(self.pool_full)
         if self.pool_pressure:
             out["pool_pressure"] = self.pool_pressure
-        for key in ("ai_down", "oom_pod", "disk_filling_volume", "backlog_queue"):
+        for key in ("ai_down", "oom_pod", "disk_filling_volume", "backlog_queue", "ai_primary"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
+        if self.ai_failing:
+            out["ai_failing"] = sorted(self.ai_failing)
+        if self.rate_limit_rps:
+            out["rate_limit_rps"] = self.rate_limit_rps
         return out
 
     @classmethod
@@ -101,6 +118,12 @@ class Effects:
         pressure = raw.get("pool_pressure", 0.0)
         if isinstance(pressure, bool) or not isinstance(pressure, int | float):
             raise ValueError("pool_pressure must be a number")
+        failing = raw.get("ai_failing") or []
+        if not isinstance(failing, list) or not all(isinstance(v, str) for v in failing):
+            raise ValueError("ai_failing must be a list of providers")
+        limit = raw.get("rate_limit_rps", 0.0)
+        if isinstance(limit, bool) or not isinstance(limit, int | float):
+            raise ValueError("rate_limit_rps must be a number")
         return cls(
             error_5xx=shares("error_5xx"), extra_latency_s=shares("extra_latency_s"),
             pool_full=frozenset(pool_full), pool_pressure=float(pressure),
@@ -108,6 +131,8 @@ class Effects:
             disk_filling_volume=name("disk_filling_volume"),
             backlog_queue=name("backlog_queue"), pool_held=shares("pool_held"),
             volume_used=shares("volume_used"),
+            ai_primary=name("ai_primary"), ai_failing=frozenset(failing),
+            flood_rps=shares("flood_rps"), rate_limit_rps=float(limit),
         )
 
     def merged(self, other: Effects) -> Effects:
@@ -124,6 +149,10 @@ class Effects:
             backlog_queue=self.backlog_queue or other.backlog_queue,
             pool_held=_frozen(_merge(self.pool_held, other.pool_held, _add)),
             volume_used=_frozen(_merge(self.volume_used, other.volume_used, _add)),
+            ai_primary=self.ai_primary or other.ai_primary,
+            ai_failing=self.ai_failing | other.ai_failing,
+            flood_rps=_frozen(_merge(self.flood_rps, other.flood_rps, _add)),
+            rate_limit_rps=self.rate_limit_rps or other.rate_limit_rps,
         )
 
 
@@ -182,11 +211,12 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
                 "pool in use == max, 503s and slower requests",
                 Effects(),
             ),
-            Scenario(
+            Scenario(  # caused: noa_sandbox.causes.ai_provider (openai failing, the primary)
                 "ai-provider-down",
-                "OpenAI fails: calls error or time out, its circuit breaker opens",
-                "openai error/timeout share ~95 %, breaker state 2 (open)",
-                Effects(ai_down="openai", error_5xx=_frozen({"api": 0.02})),
+                "OpenAI fails while it is NOA's primary provider: calls error or time out, its "
+                "circuit breaker opens",
+                "openai error/timeout share ~95 %, breaker state 2 (open), some api 5xx",
+                Effects(),
             ),
             Scenario(
                 "oom",
@@ -211,6 +241,13 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
                 "complete-outage",
                 "the release rolled out to the api Deployment crash-loops on every pod",
                 "no serving api pod: replicas unavailable == desired, no api traffic",
+                Effects(),
+            ),
+            Scenario(  # caused: noa_sandbox.causes.ddos (a flood from three API keys)
+                "ddos",
+                "a flood of /api/v1/chat requests from three API keys of two organizations",
+                "api request rate ~3x normal, CPU near the limit, latency up, some 5xx; "
+                "429s once a per-key rate limit is set",
                 Effects(),
             ),
         )

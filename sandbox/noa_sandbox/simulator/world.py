@@ -195,9 +195,34 @@ class World:
                 shares,
                 model.lognormal_mean(median),
             )
+        if pod.service == "api" and effects.flood_rps:
+            self._step_flood(pod, dt, level, share, effects)
         # Demand is shared by the replicas: more pods, less load on each.
         defaults = sum(1 for p in catalog.DEFAULT_PODS if p.service == pod.service)
         self._pod_resources(pod, now, level * defaults * share, effects)
+
+    def _step_flood(self, pod: Pod, dt: float, level: float, share: float,
+                    effects: Effects) -> None:
+        """The ddos flood's requests this pod answers: admitted ones as usual, the ones above the
+        per-key rate limit as fast 429s."""
+        endpoint = next(e for e in catalog.ENDPOINTS if e.path == model.FLOOD_PATH)
+        split = model.flood_split(effects).values()
+        admitted = self._jitter(sum(a for a, _ in split) * share * dt)
+        rejected = self._jitter(sum(r for _, r in split) * share * dt)
+        parts = dict(model.status_shares(endpoint, effects))
+        for status, part in [*((s, admitted * p) for s, p in parts.items()), ("429", rejected)]:
+            if part > 0:
+                labels = (pod.service, endpoint.path, endpoint.method, status, pod.version,
+                          pod.name)
+                self._add("noa_http_requests_total", labels, part)
+        key = (pod.service, endpoint.path, pod.version, pod.name)
+        median = model.latency_median(endpoint, level, effects)
+        self._observe("noa_http_request_duration_seconds", key, admitted,
+                      [_cdf(b, median) for b in catalog.LATENCY_BUCKETS],
+                      model.lognormal_mean(median))
+        fast = model.REJECT_MEDIAN_S
+        self._observe("noa_http_request_duration_seconds", key, rejected,
+                      [_cdf(b, fast) for b in catalog.LATENCY_BUCKETS], model.lognormal_mean(fast))
 
     def _pod_resources(self, pod: Pod, now: float, level: float, effects: Effects) -> None:
         key = (pod.service, pod.name)
