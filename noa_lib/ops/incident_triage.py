@@ -5,7 +5,8 @@
 1. the live **signals** (:mod:`.triage_signals`, one parallel batch of catalogue queries);
 2. the **recent changes** (:mod:`.triage_changes`: rollouts, ConfigMap writes) — in parallel;
 3. the **error logs** of the affected services (patterns, and the organizations / API keys on
-   the failing requests);
+   the failing requests), and the public api's request lines of the last minute: the API keys
+   behind a surge (:mod:`.talkers`);
 4. the **impact scope** and the **severity** from NOA's table (:mod:`.triage_scope`,
    :mod:`.severity`), with the evidence and the response deadline;
 5. the **likely causes**, ranked, each naming the mitigation runbook with its parameters and
@@ -29,13 +30,18 @@ from noa_lib.ops.findings import Finding, Status
 from noa_lib.ops.logs.investigate import LogInvestigation, investigate_logs
 from noa_lib.ops.promql import format_duration, parse_duration
 from noa_lib.ops.severity import Classification, classify_severity
-from noa_lib.ops.triage_causes import Cause, rank_causes
+from noa_lib.ops.talkers import estimate_baseline, find_flooders, top_talkers
+from noa_lib.ops.triage_causes import Cause, Flooder, rank_causes
 from noa_lib.ops.triage_changes import Changes, recent_changes
 from noa_lib.ops.triage_scope import Impact, impact, severity_signals
 from noa_lib.ops.triage_signals import Signals, read_signals
 
 MAX_LOG_WINDOW_S = 900.0
 """Logs are read over the triage window, at most the last 15 minutes (the incident's start)."""
+CALLERS_WINDOW_S = 60.0
+"""Request lines of the public api read for the top API keys (a sample of the last minute)."""
+PUBLIC_SERVICE = "api"
+CALLERS_JOB = "callers:api"  # no service name has a colon
 TOP_CAUSES = 3
 """How many causes the outcome figures name (``cause_1`` …)."""
 _SEVERITY_STATUS = {"P0": Status.CRITICAL, "P1": Status.CRITICAL, "P2": Status.WARNING,
@@ -120,33 +126,54 @@ def triage_incident(
     if isinstance(changes, ClientError):
         changes = Changes("", (), (), (str(changes),))
     first = impact(signals)
-    logs = _logs(target, first.services, min(seconds, MAX_LOG_WINDOW_S))
+    logs, flooders = _logs(target, first.services, min(seconds, MAX_LOG_WINDOW_S), signals)
     scope = impact(signals, logs)
     losses = dict(data_loss or {})
     measured = severity_signals(signals, scope, losses)
     measured = replace(measured, capacity_risks=(*measured.capacity_risks, *risks))
     severity = classify_severity(measured, detected=moment)
-    causes = tuple(rank_causes(signals))
+    causes = tuple(rank_causes(signals, flooders))
     findings = _findings(target, signals, changes, logs, scope, severity, causes)
     return IncidentTriage(target.name, incident, moment, window, signals, changes, logs, scope,
                           severity, causes, findings, losses, tuple(risks))
 
 
-def _logs(target: Target, services: tuple[str, ...], seconds: float
-          ) -> tuple[LogInvestigation, ...]:
-    if target.kubernetes is None or not services:
-        return ()
-    window = format_duration(max(seconds, 10.0))
-    jobs = {s: _log_job(target, s, window) for s in services}
+def _logs(target: Target, services: tuple[str, ...], seconds: float, signals: Signals
+          ) -> tuple[tuple[LogInvestigation, ...], tuple[Flooder, ...]]:
+    """The affected services' error logs, and the API keys behind a surge of the public api
+    (its request lines over the last minute at most)."""
+    if target.kubernetes is None:
+        return (), ()
+    jobs: dict[str, Callable[[], LogInvestigation]] = {
+        s: _log_job(target, s, format_duration(max(seconds, 10.0))) for s in services}
+    jobs[CALLERS_JOB] = _log_job(target, PUBLIC_SERVICE,
+                                 format_duration(max(min(seconds, CALLERS_WINDOW_S), 10.0)),
+                                 level="debug")
     try:
         done = metrics.parallel(jobs)
     except (ParameterError, ConfigError):
-        return ()
-    return tuple(v for v in done.values() if isinstance(v, LogInvestigation))
+        return (), ()
+    errors = tuple(v for k, v in done.items()
+                   if k != CALLERS_JOB and isinstance(v, LogInvestigation))
+    callers = done.get(CALLERS_JOB)
+    if not isinstance(callers, LogInvestigation):
+        return errors, ()
+    return errors, _flooders(callers, signals)
 
 
-def _log_job(target: Target, service: str, window: str) -> Callable[[], LogInvestigation]:
-    return lambda: investigate_logs(target, service, window=window, min_level="error", top=5)
+def _flooders(callers: LogInvestigation, signals: Signals) -> tuple[Flooder, ...]:
+    total = signals.get("request_rate").get(PUBLIC_SERVICE, 0.0)
+    talkers = top_talkers(callers.lines, total_rps=total)
+    baseline = signals.get("baseline_request_rate").get(PUBLIC_SERVICE, 0.0)
+    if baseline <= 0:  # no history: the keys that do not stand out are the baseline
+        baseline = estimate_baseline(talkers, total)
+    return tuple(Flooder(t.api_key_id, t.org_id, t.rps)
+                 for t in find_flooders(talkers, total, baseline))
+
+
+def _log_job(target: Target, service: str, window: str, level: str = "error"
+             ) -> Callable[[], LogInvestigation]:
+    return lambda: investigate_logs(target, service, window=window, min_level=level, top=5)
 
 
 def _findings(target: Target, signals: Signals, changes: Changes,

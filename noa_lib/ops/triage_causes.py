@@ -14,7 +14,8 @@ pool exhausted         DB pool usage ≥ 90 %                            inciden
 AI provider down       provider errors > 25 % or breaker open          incident/ai_provider_failover
 OOM kills              OOMKilled restarts in the window                incident/oom_kills
 disk filling           a PVC ≥ 85 % full                               incident/disk_space
-flood (DDoS)           request rate ≥ 3× the same time yesterday       incident/ddos
+flood (DDoS)           a few API keys send most of a surge (request    incident/ddos
+                       logs), or the rate ≥ 3× the same time yesterday
 high error rate        a service > 10 % 5xx (seed: > 10 %)             incident/high_error_rate
 high latency           p95 > 2 s (seed), or > 1 s with CPU > 70 %      incident/high_latency
 queue backlog          a queue ≥ 500 jobs (seed: queue 500)            scaling/horizontal_scale
@@ -26,7 +27,7 @@ queue backlog          a queue ≥ 500 jobs (seed: queue 500)            scaling
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from noa_lib.ops.triage_signals import Signals
@@ -46,6 +47,15 @@ EXPLAINED_DISCOUNT = 0.5
 """Generic causes (errors, latency) count half while a cause that explains them holds."""
 BAD_RELEASE_FACTOR = 3.0
 """A version failing this many times more than its service's others is a bad release."""
+
+
+@dataclass(frozen=True)
+class Flooder:
+    """An API key behind a surge, as the request logs show it (:mod:`noa_lib.ops.talkers`)."""
+
+    api_key_id: int
+    org_id: int | None
+    rps: float
 
 
 @dataclass(frozen=True)
@@ -156,10 +166,18 @@ def _disk(s: Signals, window: str) -> list[Cause]:
                   explains=True)]
 
 
-def _flood(s: Signals, window: str) -> list[Cause]:
+def _flood(s: Signals, window: str, flooders: Sequence[Flooder]) -> list[Cause]:
+    if flooders:  # a few API keys send most of a surge (the request logs)
+        rps = sum(f.rps for f in flooders)
+        keys = ", ".join(f"key {f.api_key_id} (org {f.org_id}) {f.rps:g} req/s"
+                         for f in flooders[:3])
+        return [Cause("ddos", "traffic flood from a few API keys", "incident/ddos",
+                      _score(0.8, _over(len(flooders), 0.0, 3.0)),
+                      (f"{len(flooders)} API key(s) send {rps:g} req/s of a surge: {keys}",),
+                      {"window": window}, explains=True)]
     now, before = s.get("request_rate"), s.get("baseline_request_rate")
     total_now, total_before = sum(now.values()), sum(before.values())
-    if total_before <= 0 or total_now < FLOOD_MIN_RPS:
+    if total_before < FLOOD_MIN_RPS or total_now < FLOOD_MIN_RPS:
         return []
     factor = total_now / total_before
     if factor < FLOOD_FACTOR:
@@ -238,14 +256,16 @@ def _backlog(s: Signals, window: str) -> list[Cause]:
 
 
 RULES: tuple[Callable[[Signals, str], list[Cause]], ...] = (
-    _outage, _pool, _ai, _oom, _disk, _flood, _errors, _latency, _backlog,
+    _outage, _pool, _ai, _oom, _disk, _errors, _latency, _backlog,
 )
 GENERIC = frozenset({"high_error_rate", "high_latency"})
 
 
-def rank_causes(signals: Signals) -> list[Cause]:
-    """Every cause whose signals are past its bar, best first (``[]`` on a healthy system)."""
+def rank_causes(signals: Signals, flooders: Sequence[Flooder] = ()) -> list[Cause]:
+    """Every cause whose signals are past its bar, best first (``[]`` on a healthy system);
+    ``flooders`` are the API keys behind a surge the request logs show."""
     found = [cause for rule in RULES for cause in rule(signals, signals.window)]
+    found += _flood(signals, signals.window, flooders)
     if any(c.explains for c in found):
         found = [replace(c, score=round(c.score * EXPLAINED_DISCOUNT, 3),
                          evidence=(*c.evidence, "discounted: a more specific cause above "
@@ -254,4 +274,4 @@ def rank_causes(signals: Signals) -> list[Cause]:
     return sorted(found, key=lambda c: -c.score)  # stable: ties keep the rules' order
 
 
-__all__ = ["Cause", "RULES", "rank_causes"]
+__all__ = ["Cause", "Flooder", "RULES", "rank_causes"]

@@ -167,3 +167,13 @@ def test_the_notebook_tables_show_causes_commands_and_changes() -> None:
     figures = result.figures()
     assert figures["cause_1"] == "incident/high_error_rate" and figures["severity"] == "P1"
     assert all(isinstance(v, int | float | str) for v in figures.values())
+
+
+def test_a_few_keys_behind_a_surge_are_a_flood_even_without_history() -> None:
+    from noa_lib.ops.triage_causes import Flooder
+
+    no_history = signals(baseline_request_rate={}, request_rate={"api": 88.0, "web": 6.0})
+    assert [c.runbook for c in rank_causes(no_history)] == []
+    flooders = (Flooder(2455, 819, 30.1), Flooder(2456, 819, 24.0), Flooder(4138, 1380, 18.2))
+    top = rank_causes(no_history, flooders)[0]
+    assert top.runbook == "incident/ddos" and "key 2455 (org 819)" in top.evidence[0]
