@@ -366,7 +366,7 @@ TRIAGE_EXPECTED: dict[str, tuple[str | None, str | None]] = {
     "error-spike": ("incident/high_error_rate", "P1"),  # api ~30 % failing (≥ 25 %)
     "slow-db": ("incident/high_latency", "P1"),  # p95 > 2 s
     "pool-exhausted": ("incident/db_pool_exhausted", None),  # ~4-5 % failing, p95 ~2 s
-    "ai-provider-down": ("incident/ai_provider_failover", "P2"),  # a dependency down
+    "ai-provider-down": ("incident/ai_provider_failover", None),  # ~5 % failing: on the P1 bar
     "oom": ("incident/oom_kills", "P2"),  # OOM kills: a capacity risk
     "disk-filling": ("incident/disk_space", "P2"),  # a volume ≥ 90 % full
     "queue-backlog": ("scaling/horizontal_scale", "P2"),  # a queue ≥ 500 behind
