@@ -433,6 +433,12 @@ def test_triage_puts_each_scenarios_cause_first_and_names_none_when_normal(
         sandbox.set_scenario(state_dir, name)
         for promql, threshold in SCENARIO_CHECKS.get(name, []):
             eventually(above(url, promql, threshold), SWITCH_DEADLINE_S, f"{name}: {promql}")
+        if name == "normal":  # the last scenario's load (a flood) has drained from the series
+            def calm() -> bool:
+                p95 = scalar(url, P95 % "10s")
+                ratio = scalar(url, ERROR_RATIO % ("10s", "10s"))
+                return p95 is not None and p95 < 1.0 and ratio is not None and ratio < 0.02
+            eventually(calm, 2 * SWITCH_DEADLINE_S, "back to normal")
         # the effect began seconds before the check saw it: a window from now on lies inside it
         time.sleep(seconds)
         at = time.time() - 1
