@@ -20,8 +20,8 @@ from noa_lib.ops import metrics
 from noa_lib.ops.deploy.configmaps import config_history
 from noa_lib.ops.findings import Finding, Status
 from noa_lib.ops.names import validate_name
-from noa_lib.ops.noa_settings import CONFIG_NAME, PRIMARY_KEY, current_setting
-from noa_lib.ops.promql import get_query, parse_duration
+from noa_lib.ops.noa_settings import CONFIG_NAME, PRIMARY_KEY, current_setting, duration
+from noa_lib.ops.promql import get_query
 from noa_lib.ops.thresholds import Threshold
 
 AI_ERROR = Threshold("ai_error_rate", 5.0, 20.0, "%")
@@ -77,15 +77,6 @@ class FailoverDiagnosis:
         out["worst_ai_error_pct"] = round(worst, 2)
         return out
 
-
-def duration(value: str, parameter: str) -> float:
-    """Seconds of the duration ``value``; ``ParameterError`` naming ``parameter`` otherwise."""
-    try:
-        return parse_duration(value)
-    except ParameterError as exc:
-        raise ParameterError(f"{parameter}={value!r}: {exc}", name=parameter,
-                             accepted="a Prometheus-style duration, e.g. 30s, 5m, 1h"
-                             ) from None
 
 
 def _provider(value: str, parameter: str) -> str:

@@ -14,9 +14,8 @@ from typing import Any
 from noa_lib.config import Target
 from noa_lib.ops import metrics
 from noa_lib.ops.ai_failover import AI_ERROR, FailoverDiagnosis, read_providers
-from noa_lib.ops.deploy.configmaps import config_change_plan
 from noa_lib.ops.mitigation import Mitigation, Verdict
-from noa_lib.ops.noa_settings import PRIMARY_KEY
+from noa_lib.ops.noa_settings import PRIMARY_KEY, setting_plans
 from noa_lib.ops.promql import format_duration, get_query, parse_duration
 from noa_lib.ops.safety import Plan
 from noa_lib.ops.settle import after_window
@@ -38,13 +37,8 @@ def ai_failover_mitigation(diagnosis: FailoverDiagnosis, *, verify_timeout_s: fl
     if d.fallback is None:
         return Mitigation(Plan(f"keep {PRIMARY_KEY}={d.primary}", d.target, (),
                                perform=lambda: None), verify=lambda: Verdict(True, "no change"))
-    plan = config_change_plan(d.target, d.config_name, {PRIMARY_KEY: d.fallback},
-                              namespace=d.namespace)
-    old = d.primary
-
-    def revert() -> Plan:
-        return config_change_plan(d.target, d.config_name, {PRIMARY_KEY: old},
-                                  namespace=d.namespace)
+    plan, revert = setting_plans(d.target, PRIMARY_KEY, d.fallback, d.primary,
+                                 config_name=d.config_name, namespace=d.namespace)
 
     seconds = min(parse_duration(d.window), VERIFY_WINDOW_S)
     window = format_duration(seconds)

@@ -22,7 +22,7 @@ from noa_lib.errors import ParameterError
 from noa_lib.ops import metrics, talkers
 from noa_lib.ops.findings import Finding, Status
 from noa_lib.ops.logs.investigate import investigate_logs
-from noa_lib.ops.noa_settings import CONFIG_NAME, RATE_LIMIT_KEY, current_setting
+from noa_lib.ops.noa_settings import CONFIG_NAME, RATE_LIMIT_KEY, current_setting, duration
 from noa_lib.ops.promql import format_duration, get_query, parse_duration
 from noa_lib.ops.talkers import Talker
 from noa_lib.ops.thresholds import THRESHOLDS
@@ -110,15 +110,6 @@ def _traffic(now: metrics.Reading, then: metrics.Reading, endpoint: str = ""
             for labels, value in now.values]
     return tuple(sorted(rows, key=lambda e: -e.rps))
 
-
-def duration(value: str, parameter: str) -> float:
-    """Seconds of the duration ``value``; ``ParameterError`` naming ``parameter`` otherwise."""
-    try:
-        return parse_duration(value)
-    except ParameterError as exc:
-        raise ParameterError(f"{parameter}={value!r}: {exc}", name=parameter,
-                             accepted="a Prometheus-style duration, e.g. 30s, 5m, 1h, 1d"
-                             ) from None
 
 
 def _sum(reading: metrics.Reading) -> float:
@@ -222,4 +213,4 @@ def _findings(rps: float, base: float, baseline: str, keyed: tuple[Talker, ...],
     return tuple(out)
 
 
-__all__ = ["DdosDiagnosis", "EndpointTraffic", "diagnose_ddos", "duration"]
+__all__ = ["DdosDiagnosis", "EndpointTraffic", "diagnose_ddos"]

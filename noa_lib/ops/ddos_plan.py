@@ -17,10 +17,9 @@ from typing import Any
 
 from noa_lib.ops import metrics
 from noa_lib.ops.ddos import SERVICE, DdosDiagnosis
-from noa_lib.ops.deploy.configmaps import config_change_plan
 from noa_lib.ops.logs.investigate import investigate_logs
 from noa_lib.ops.mitigation import Mitigation, Verdict
-from noa_lib.ops.noa_settings import RATE_LIMIT_KEY
+from noa_lib.ops.noa_settings import RATE_LIMIT_KEY, setting_plans
 from noa_lib.ops.promql import format_duration, get_query, parse_duration
 from noa_lib.ops.safety import Plan
 from noa_lib.ops.settle import after_window
@@ -53,13 +52,8 @@ def ddos_mitigation(diagnosis: DdosDiagnosis, *, verify_timeout_s: float = 120.0
     if limit is None or not needed:
         return Mitigation(Plan(f"keep {RATE_LIMIT_KEY}={d.current_limit or 'unset'}", d.target,
                                (), perform=lambda: None), verify=lambda: Verdict(True, "no change"))
-    plan = config_change_plan(d.target, d.config_name, {RATE_LIMIT_KEY: f"{limit:g}"},
-                              namespace=d.namespace)
-    old = d.current_limit
-
-    def revert() -> Plan:
-        return config_change_plan(d.target, d.config_name, {RATE_LIMIT_KEY: old},
-                                  namespace=d.namespace)
+    plan, revert = setting_plans(d.target, RATE_LIMIT_KEY, f"{limit:g}", d.current_limit,
+                                 config_name=d.config_name, namespace=d.namespace)
 
     seconds = min(parse_duration(d.window), VERIFY_WINDOW_S)
     window = format_duration(seconds)

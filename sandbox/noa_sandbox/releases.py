@@ -115,6 +115,19 @@ def list_releases(state_dir: Path | None = None) -> list[Release]:
         raise PreconditionFailed(f"the sandbox world file is unreadable: {exc}") from None
 
 
+def with_release(spec: WorldSpec, version: str, effects: Effects, info: ReleaseInfo
+                 ) -> WorldSpec:
+    """``spec`` with release ``version``'s effects and flags set (default flags are not kept)."""
+    releases = dict(spec.releases)
+    releases[version] = effects
+    infos = dict(spec.release_info)
+    infos.pop(version, None)
+    if info != ReleaseInfo():
+        infos[version] = info
+    return replace(spec, releases=MappingProxyType(releases),
+                   release_info=MappingProxyType(infos))
+
+
 def bad_effects(error_rate: float, extra_latency_s: float) -> Effects:
     """The effects of a bad build: errors on every service, latency on the database-bound ones."""
     return Effects(
@@ -179,14 +192,7 @@ def mark_release(
         info = replace(
             info, crash=info.crash or crash, migration_fails=info.migration_fails or migration_fails
         )
-        releases = dict(spec.releases)
-        releases[version] = effects
-        infos = dict(spec.release_info)
-        infos.pop(version, None)
-        if info != ReleaseInfo():
-            infos[version] = info
-        return replace(spec, releases=MappingProxyType(releases),
-                       release_info=MappingProxyType(infos))
+        return with_release(spec, version, effects, info)
 
     spec = update_spec(layout.world_file, change)
     return next(r for r in describe(spec) if r.version == version)
@@ -201,4 +207,5 @@ __all__ = [
     "migrations_of",
     "validate_version",
     "version_key",
+    "with_release",
 ]

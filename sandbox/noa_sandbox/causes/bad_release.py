@@ -20,8 +20,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import replace
-from types import MappingProxyType
 from typing import Any
 
 from noa_lib.clients import kube_apps
@@ -32,7 +30,7 @@ from noa_lib.ops.deploy.rollout import CHANGE_CAUSE, rollout_status
 from noa_lib.ops.deploy.workload import image_of
 from noa_sandbox.causes import Cause, register
 from noa_sandbox.layout import Layout
-from noa_sandbox.releases import mark_release, version_key
+from noa_sandbox.releases import mark_release, version_key, with_release
 from noa_sandbox.simulator.scenarios import Effects
 from noa_sandbox.simulator.spec import ReleaseInfo, WorldSpec, read_spec, update_spec
 
@@ -95,14 +93,7 @@ def restore_marks(layout: Layout, version: str, marks: Mapping[str, Any]) -> Non
     def change(spec: WorldSpec) -> WorldSpec:
         if version not in spec.releases:
             return spec
-        releases = dict(spec.releases)
-        releases[version] = effects
-        infos = dict(spec.release_info)
-        infos.pop(version, None)
-        if info != ReleaseInfo():
-            infos[version] = info
-        return replace(spec, releases=MappingProxyType(releases),
-                       release_info=MappingProxyType(infos))
+        return with_release(spec, version, effects, info)
 
     update_spec(layout.world_file, change)
 
