@@ -156,7 +156,7 @@ def test_failing_back_once_the_original_primary_is_healthy_again(
         # openai only gets probes now (1 % of the calls): a longer window for enough of them
         eventually(lambda: (scalar(target, AI_ERRORS.format(p="openai", w="40s")) or 1) < 0.05,
                    2 * SEEN_S, "openai's probes succeed again")
-        back = diagnose_ai_providers(target, fail_back=True, window="15s")
+        back = diagnose_ai_providers(target, fail_back=True, window="40s")  # enough probes
         assert (back.failing, back.fallback) == (first.fallback, "openai")  # the saved version
         outcome = run_mitigation(ai_failover_mitigation(back), dry_run=False)
         assert outcome.status == "cured", outcome.findings
